@@ -1,0 +1,1 @@
+//! Validation of names, labels and objects, with field causes.
