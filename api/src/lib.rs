@@ -19,6 +19,7 @@
 //! resource and a built-in kind take the same path; typed `k8s-openapi`
 //! structs are used where a kind's own rules need them.
 
+pub mod fields;
 pub mod jsonpath;
 pub mod openapi;
 pub mod patch;
@@ -28,4 +29,5 @@ pub mod schema;
 pub mod selector;
 pub mod status;
 pub mod table;
+pub mod typed;
 pub mod validation;

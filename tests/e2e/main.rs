@@ -1,1 +1,7 @@
-//! e2e
+//! Whole-system tests: the real `skiff` binary, real kubectl, the official
+//! Python client and kube-rs, on loopback.
+
+mod api;
+mod durability;
+mod kubectl;
+mod python;

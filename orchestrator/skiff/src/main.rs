@@ -1,1 +1,30 @@
-fn main() {}
+//! The `skiff` binary: every Skiff component behind one command, as k3s.
+
+mod cli;
+mod cmd;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    // kube and rustls both compile the ring provider in; choose it once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let result = match cli.command {
+        cli::Command::Server(a) => cmd::server::run(a),
+        cli::Command::Kubectl(a) => cmd::kubectl::run(a),
+        cli::Command::Run(a) => cmd::run::run(*a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("skiff: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! `watch`: a stream of ADDED / MODIFIED / DELETED / BOOKMARK / ERROR events,
+//! one JSON object per line, as Kubernetes streams them.
+//!
+//! Without a resourceVersion (or with "0") the stream begins with the
+//! current objects as ADDED events; with one it resumes right after it, or
+//! answers an ERROR event with a 410 Status when that revision is gone, so
+//! the client re-lists. Selectors are applied to both the old and the new
+//! state, so an object that stops matching is seen as DELETED.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderValue, StatusCode};
+use serde_json::{Value, json};
+use skiff_api::registry::Resource;
+use skiff_api::status::ApiError;
+use skiff_api::table::Include;
+use skiff_store::{Event, EventKind, ListOptions, Revision, Store, StoreError};
+use tokio::sync::mpsc;
+
+use super::Ctx;
+use super::list::Filter;
+use crate::negotiate::Shape;
+use crate::objects;
+use crate::state::{Api, store_error};
+
+/// How often a bookmark is sent to clients that allow them.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
+
+/// Everything the streaming task needs, detached from the request.
+struct Stream {
+    res: Arc<Resource>,
+    filter: Filter,
+    name: Option<String>,
+    shape: Shape,
+    include: Include,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+}
+
+impl Stream {
+    fn selected(&self, obj: &Value) -> bool {
+        self.name.as_deref().is_none_or(|n| objects::name(obj) == n) && self.filter.matches(&self.res, obj)
+    }
+
+    /// Sends one event; false once the client is gone.
+    async fn send(&self, kind: &str, obj: Value) -> bool {
+        let obj = match (self.shape, kind) {
+            (_, "BOOKMARK" | "ERROR") | (Shape::Object, _) => obj,
+            (Shape::Table, _) => skiff_api::table::table(&self.res, &[obj], self.include, jiff::Timestamp::now()),
+            (Shape::Metadata, _) => skiff_api::table::partial_metadata(&obj),
+        };
+        let mut line = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
+        line.push(b'\n');
+        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+    }
+
+    fn bookmark(&self, rev: Revision, initial_end: bool) -> Value {
+        let mut meta = json!({"resourceVersion": rev.to_string()});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta})
+    }
+
+    /// Turns a store event into what this watcher sees, if anything.
+    fn translate(&self, ev: &Event) -> Result<Option<(&'static str, Value)>, ApiError> {
+        let mut new: Value = serde_json::from_slice(&ev.value)
+            .map_err(|e| ApiError::internal(format!("stored object {} is not JSON: {e}", ev.key)))?;
+        objects::set_revision(&mut new, ev.revision);
+        let now = self.selected(&new);
+        Ok(match ev.kind {
+            EventKind::Delete => now.then_some(("DELETED", new)),
+            EventKind::Put => {
+                let before = match &ev.prev {
+                    Some(kv) => Some(self.selected(&objects::decode(kv)?)),
+                    None => None,
+                };
+                match (before, now) {
+                    (Some(true), true) => Some(("MODIFIED", new)),
+                    (None | Some(false), true) => Some(("ADDED", new)),
+                    (Some(true), false) => Some(("DELETED", new)),
+                    (_, false) => None,
+                }
+            }
+        })
+    }
+}
+
+/// GET with `watch=true`.
+pub async fn watch<S: Store>(api: &Arc<Api<S>>, ctx: &Ctx) -> Result<Response, ApiError> {
+    let filter = Filter::from_ctx(ctx)?;
+    let timeout = match ctx.q("timeoutSeconds") {
+        Some(t) => t.parse::<u64>().map_err(|_| ApiError::bad_request("timeoutSeconds must be an integer"))?,
+        None => api.limits.max_watch_seconds,
+    };
+    let bookmarks = ctx.q("allowWatchBookmarks") == Some("true");
+    let initial_events = ctx.q("sendInitialEvents") == Some("true");
+    let rv = ctx.q("resourceVersion").filter(|rv| *rv != "0").map(objects::parse_revision).transpose()?;
+    let prefix = ctx.res.collection_key(ctx.ns());
+    let (tx, rx) = mpsc::channel(256);
+    let stream = Stream {
+        res: ctx.res.clone(),
+        filter,
+        name: ctx.target.name.clone(),
+        shape: ctx.shape()?,
+        include: ctx.include(),
+        tx,
+    };
+    // Start position: resume after rv, or replay the current state first.
+    let (initial, start) = match rv {
+        Some(rv) if !initial_events => (vec![], rv),
+        _ => {
+            let page = api
+                .store
+                .list(&prefix, ListOptions::default())
+                .await
+                .map_err(|e| store_error(&ctx.res, "", e))?;
+            let items = page.items.iter().map(objects::decode).collect::<Result<Vec<_>, _>>()?;
+            (items, page.revision)
+        }
+    };
+    let watch = api.store.watch(&prefix, start);
+    tokio::spawn(async move {
+        let deadline = tokio::time::sleep(Duration::from_secs(timeout));
+        tokio::pin!(deadline);
+        let mut watch = match watch {
+            Ok(w) => w,
+            Err(e) => {
+                let status = store_error(&stream.res, "", e).to_status();
+                stream.send("ERROR", status).await;
+                return;
+            }
+        };
+        for obj in initial {
+            if stream.selected(&obj) && !stream.send("ADDED", obj).await {
+                return;
+            }
+        }
+        if initial_events && !stream.send("BOOKMARK", stream.bookmark(start, true)).await {
+            return;
+        }
+        let mut last = start;
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = stream.tx.closed() => return,
+                _ = ticker.tick(), if bookmarks => {
+                    if !stream.send("BOOKMARK", stream.bookmark(last, false)).await {
+                        return;
+                    }
+                }
+                next = watch.next() => match next {
+                    Some(Ok(ev)) => {
+                        last = ev.revision;
+                        match stream.translate(&ev) {
+                            Ok(Some((kind, obj))) => {
+                                if !stream.send(kind, obj).await {
+                                    return;
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                stream.send("ERROR", e.to_status()).await;
+                                return;
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let e = match e {
+                            StoreError::Expired { requested, oldest } => ApiError::expired(requested, oldest),
+                            other => store_error(&stream.res, "", other),
+                        };
+                        stream.send("ERROR", e.to_status()).await;
+                        return;
+                    }
+                    None => return,
+                },
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::OK;
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
+}

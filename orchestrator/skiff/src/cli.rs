@@ -1,0 +1,118 @@
+//! Command-line arguments, kept apart from the code that runs them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Skiff: Kubernetes for WebAssembly and containers.
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (the control plane's only stateful component).
+    Server(ServerArgs),
+    /// Run the real kubectl against this machine's cluster (as `k3s kubectl`).
+    #[command(disable_help_flag = true)]
+    Kubectl(KubectlArgs),
+    /// Run one container without a cluster (as `docker run`): a command
+    /// runs to its exit; an HTTP component with --port serves until Ctrl-C.
+    Run(Box<RunArgs>),
+}
+
+/// `skiff server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Data directory: store, certificates, tokens, kubeconfig.
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:6443")]
+    pub listen: SocketAddr,
+    /// Extra subject alternative names for the serving certificate.
+    #[arg(long = "tls-san")]
+    pub tls_san: Vec<String>,
+}
+
+/// `skiff kubectl ARGS…`.
+#[derive(Debug, Args)]
+pub struct KubectlArgs {
+    /// Data directory whose kubeconfig to use.
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Arguments passed to kubectl unchanged.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// `skiff run [FLAGS] IMAGE_OR_FILE [-- ARGS]`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Runtime to use (the RuntimeClass handler); only `wasmtime` so far.
+    #[arg(long, default_value = "wasmtime")]
+    pub runtime: String,
+    /// Environment variable NAME=VALUE (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Memory limit, a Kubernetes quantity (64Mi, 1G).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// CPU limit, a Kubernetes quantity (500m, 2).
+    #[arg(long)]
+    pub cpu: Option<String>,
+    /// Volume HOST_DIR:CONTAINER_PATH[:ro] (repeatable).
+    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
+    pub volume: Vec<String>,
+    /// Port an HTTP component serves on (repeatable; 0 picks a free one).
+    #[arg(short = 'p', long = "port")]
+    pub port: Vec<u16>,
+    /// Address the ports listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub address: std::net::IpAddr,
+    /// Working directory inside the container (must lie in a volume).
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Container (and pod) name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Per-request deadline of an HTTP component (500ms, 30s).
+    #[arg(long)]
+    pub request_timeout: Option<String>,
+    /// Data directory holding the image store and compiled-code cache.
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A `.wasm` file, or an image reference (pulled if not stored).
+    pub image: String,
+    /// Arguments for the container (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+/// The default data directory: `/var/lib/skiff` as root, else under
+/// `$XDG_DATA_HOME` (or `~/.local/share`).
+pub fn default_data_dir() -> PathBuf {
+    // Root is uid 0; /proc avoids an unsafe libc call.
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if is_root {
+        return PathBuf::from("/var/lib/skiff");
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("skiff")
+}

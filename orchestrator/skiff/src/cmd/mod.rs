@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod kubectl;
+pub mod run;
+pub mod server;

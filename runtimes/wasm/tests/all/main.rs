@@ -1,0 +1,10 @@
+//! Integration tests of the Wasm runtime over every example in
+//! `wasm-examples/` (built by its build.sh on first use), plus the shared
+//! conformance harness and a real registry on loopback. One test binary,
+//! as wasmtime's `tests/all`.
+
+mod commands;
+mod conformance;
+mod registry;
+mod services;
+mod support;

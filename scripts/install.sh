@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything Skiff's build and tests use, on Debian. Idempotent:
+# each step checks first, so a second run is quick.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages the tests use: kubectl's fallback, python, pip.
+need=()
+command -v python3 >/dev/null || need+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v curl >/dev/null || need+=(curl)
+command -v gcc >/dev/null || need+=(build-essential)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+# The Wasm runtime's registry tests push to and pull from a local registry.
+command -v docker-registry >/dev/null || need+=(docker-registry)
+# kubectl: keep one that is installed (these machines carry Google's);
+# otherwise Debian's kubernetes-client.
+command -v kubectl >/dev/null || need+=(kubernetes-client)
+if [ ${#need[@]} -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+# Rust: rustup's toolchain, the Wasm targets, and cargo-nextest.
+if ! command -v cargo >/dev/null; then
+  [ -x "$HOME/.cargo/bin/cargo" ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if command -v rustup >/dev/null; then
+  installed=$(rustup target list --installed)
+  for t in wasm32-wasip1 wasm32-wasip2; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
+  done
+  rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
+fi
+cargo nextest --version >/dev/null 2>&1 || cargo install --locked cargo-nextest
+
+# The official Python client, for the compatibility tests.
+if ! python3 -c 'import kubernetes' 2>/dev/null; then
+  python3 -m pip install -q kubernetes 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages kubernetes
+fi

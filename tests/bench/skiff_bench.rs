@@ -1,0 +1,107 @@
+//! `skiff-bench`: Skiff's benchmarks for the API server and the store
+//! (issue 3). Numbers go to docs/benchmarks.md; they are measurements, not
+//! pass/fail tests.
+//!
+//! ```text
+//! cargo build --release -p skiff
+//! cargo run --release -p skiff-tests --bin skiff-bench -- api
+//! cargo run --release -p skiff-tests --bin skiff-bench --features etcd -- store
+//! ```
+//!
+//! `api` runs the real `skiff server` (`$SKIFF_BIN`, default the `skiff`
+//! beside this binary, i.e. target/release/skiff) on loopback and drives it
+//! over HTTPS; `store` drives `skiff_store::RedbStore` in-process and etcd on
+//! loopback. Every run ends with a Markdown table and the command to rerun it.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+mod api;
+mod etcd;
+mod pods;
+mod stats;
+mod store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skiff-bench",
+    about = "Skiff benchmarks: API server and store (issue 3)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand, Debug)]
+enum What {
+    /// The API server over HTTPS: creates/s, watch latency, lists, memory.
+    Api(api::ApiArgs),
+    /// The store alone: group commit, one transaction per write, etcd.
+    Store(store::StoreArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if matches!(cli.what, What::Api(_)) && std::env::var_os("SKIFF_BIN").is_none() {
+        return rerun_with_skiff_bin();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut report = stats::Report::default();
+    let result = runtime.block_on(async {
+        match &cli.what {
+            What::Api(args) => api::run(args, &mut report).await,
+            What::Store(args) => store::run(args, &mut report).await,
+        }
+    });
+    println!("\n{}", report.table());
+    println!("Command: {}", command());
+    println!(
+        "Machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        kernel()
+    );
+    result
+}
+
+/// The harness finds `skiff` beside test binaries (target/*/deps); this one
+/// lives in target/*/ itself, so point `$SKIFF_BIN` at its sibling and run
+/// again (setting the variable in-process would take `unsafe`).
+fn rerun_with_skiff_bin() -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let skiff = me.with_file_name("skiff");
+    if !skiff.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release -p skiff) or set SKIFF_BIN",
+            skiff.display()
+        );
+    }
+    let status = Command::new(&me)
+        .args(std::env::args_os().skip(1))
+        .env("SKIFF_BIN", &skiff)
+        .status()
+        .with_context(|| format!("running {}", me.display()))?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+/// The command line that reproduces this run.
+fn command() -> String {
+    let features = if cfg!(feature = "etcd") {
+        " --features etcd"
+    } else {
+        ""
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!(
+        "cargo run --release -p skiff-tests --bin skiff-bench{features} -- {}",
+        args.join(" ")
+    )
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".to_owned(), |s| format!("Linux {}", s.trim()))
+}

@@ -1,0 +1,216 @@
+//! `skiff-bench store`: the store alone, with no API server in front —
+//! [`RedbStore`] with group commit, the same store with one transaction per
+//! write (`max_batch = 1`), and etcd (Debian's `etcd-server`, fsync on) fed the
+//! same keys and values from the same number of clients, in one run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use skiff_store::{ListOptions, RedbConfig, RedbStore, Store};
+
+use crate::pods::pod_bytes;
+use crate::stats::{Report, Run, Verdict, drive, ms, percentile};
+
+/// What `skiff-bench store` measures, and how much.
+#[derive(clap::Args, Debug)]
+pub(crate) struct StoreArgs {
+    /// Concurrent writers (tasks for redb; etcd clients, one connection each).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Writes per run (a run also stops after --secs).
+    #[arg(long, default_value_t = 50_000)]
+    writes: usize,
+    /// Time limit of each run, seconds.
+    #[arg(long, default_value_t = 20)]
+    secs: u64,
+    /// Keys in the store-level list measurement.
+    #[arg(long, default_value_t = 10_000)]
+    list_keys: usize,
+    /// The etcd binary (Debian's etcd-server package installs /usr/bin/etcd).
+    #[arg(long, default_value = "etcd")]
+    etcd_bin: String,
+    /// Skip the etcd comparison.
+    #[arg(long)]
+    no_etcd: bool,
+}
+
+/// The key of write `i`, as the API server would store pod `i`.
+pub(crate) fn key(i: usize) -> String {
+    format!("/registry/pods/bench/pod-{i:06}")
+}
+
+/// The value every run writes: a pod as JSON.
+pub(crate) fn value() -> Bytes {
+    Bytes::from(pod_bytes("bench", "pod-000000"))
+}
+
+/// Runs the three stores one after another and reports them side by side.
+pub(crate) async fn run(args: &StoreArgs, report: &mut Report) -> anyhow::Result<()> {
+    let value = value();
+    let limit = Duration::from_secs(args.secs);
+    println!(
+        "store: {} writers, up to {} writes or {} s each, values of {} bytes, data under {}",
+        args.clients,
+        args.writes,
+        args.secs,
+        value.len(),
+        std::env::temp_dir().display()
+    );
+
+    let group = redb_run(
+        args.clients,
+        args.writes,
+        limit,
+        RedbConfig::default(),
+        value.clone(),
+    )
+    .await?;
+    println!("redb, group commit: {}", group.summary());
+    row(report, "RedbStore, group commit (max_batch 1024)", &group);
+
+    let single = redb_run(
+        args.clients,
+        args.writes,
+        limit,
+        RedbConfig {
+            max_batch: 1,
+            ..RedbConfig::default()
+        },
+        value.clone(),
+    )
+    .await?;
+    println!("redb, one transaction per write: {}", single.summary());
+    row(
+        report,
+        "RedbStore, one transaction per write (max_batch 1)",
+        &single,
+    );
+    report.row(
+        "Group commit ÷ one transaction per write",
+        "—",
+        format!("{:.1}×", group.rate() / single.rate().max(1e-9)),
+        Verdict::Info,
+    );
+
+    let (n, list) = redb_list(args.list_keys, value.clone()).await?;
+    report.row(
+        &format!("RedbStore list of {n} pod values (no API server), median of 5"),
+        "—",
+        ms(list),
+        Verdict::Info,
+    );
+
+    if args.no_etcd {
+        report.row(
+            "etcd puts",
+            "—",
+            "skipped (--no-etcd)".to_owned(),
+            Verdict::NotRun,
+        );
+        return Ok(());
+    }
+    match crate::etcd::run(&args.etcd_bin, args.clients, args.writes, limit, value).await {
+        Ok(etcd) => {
+            println!("etcd: {}", etcd.summary());
+            row(report, "etcd 3.4 puts (fsync on)", &etcd);
+            let ratio = group.rate() / etcd.rate().max(1e-9);
+            report.row(
+                "RedbStore group commit ÷ etcd puts/s",
+                "≥ 2×",
+                format!("{ratio:.2}×"),
+                Verdict::of(ratio >= 2.0 && group.errors == 0 && etcd.errors == 0),
+            );
+        }
+        Err(e) => {
+            println!("etcd: not run: {e:#}");
+            report.row("etcd puts", "—", format!("not run: {e:#}"), Verdict::NotRun);
+            report.row(
+                "RedbStore group commit ÷ etcd puts/s",
+                "≥ 2×",
+                "not measured".to_owned(),
+                Verdict::NotRun,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn row(report: &mut Report, what: &str, run: &Run) {
+    let mut result = format!(
+        "{:.0}/s (p50 {}, p99 {}; {} writes in {:.1} s)",
+        run.rate(),
+        ms(run.pct(50.0)),
+        ms(run.pct(99.0)),
+        run.ops,
+        run.elapsed.as_secs_f64()
+    );
+    if run.errors > 0 {
+        result.push_str(&format!(", {} errors", run.errors));
+    }
+    report.row(what, "—", result, Verdict::Info);
+}
+
+/// Creates keys 0.. in a fresh redb file from `clients` concurrent tasks.
+async fn redb_run(
+    clients: usize,
+    writes: usize,
+    limit: Duration,
+    config: RedbConfig,
+    value: Bytes,
+) -> anyhow::Result<Run> {
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-bench-redb-")
+        .tempdir()?;
+    let store = Arc::new(RedbStore::open(&dir.path().join("state.redb"), config)?);
+    let run = {
+        let store = store.clone();
+        drive(clients, writes, limit, move |_, i| {
+            let (store, value) = (store.clone(), value.clone());
+            async move {
+                store.create(&key(i), value).await?;
+                Ok(())
+            }
+        })
+        .await
+    };
+    // Dropping the last handle commits what is queued and closes the file.
+    drop(store);
+    Ok(run)
+}
+
+/// Stores `n` values, then times full lists of them straight from the store:
+/// the floor under the API server's list. Returns (items listed, median).
+async fn redb_list(n: usize, value: Bytes) -> anyhow::Result<(usize, Duration)> {
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-bench-redb-")
+        .tempdir()?;
+    let store = Arc::new(RedbStore::open(
+        &dir.path().join("state.redb"),
+        RedbConfig::default(),
+    )?);
+    let writer = store.clone();
+    let fill = drive(64, n, Duration::from_secs(300), move |_, i| {
+        let (store, value) = (writer.clone(), value.clone());
+        async move {
+            store.create(&key(i), value).await?;
+            Ok(())
+        }
+    })
+    .await;
+    if let Some(e) = fill.first_error {
+        anyhow::bail!("filling the store for the list: {e}");
+    }
+    let mut times = Vec::new();
+    let mut items = 0;
+    for _ in 0..5 {
+        let began = Instant::now();
+        let page = store
+            .list("/registry/pods/bench/", ListOptions::default())
+            .await?;
+        times.push(began.elapsed());
+        items = page.items.len();
+    }
+    times.sort_unstable();
+    Ok((items, percentile(&times, 50.0)))
+}
