@@ -40,10 +40,10 @@ SPECIAL = {
     "apimachinery.pkg.runtime.RawExtension": "RawJson",
     "apimachinery.pkg.api.resource.Quantity": "Quantity",
     "apimachinery.pkg.util.intstr.IntOrString": "IntOrString",
-    "apiextensions_apiserver.pkg.apis.apiextensions.v1.JSON": "RawJson",
-    "apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool": "SchemaOrBool",
-    "apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray": "SchemaOrArray",
-    "apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray": "SchemaOrStringArray",
+    "apiextensions_apiserver.pkg.apis.apiextensions.v1.Json": "RawJson",
+    "apiextensions_apiserver.pkg.apis.apiextensions.v1.JsonSchemaPropsOrBool": "SchemaOrBool",
+    "apiextensions_apiserver.pkg.apis.apiextensions.v1.JsonSchemaPropsOrArray": "SchemaOrArray",
+    "apiextensions_apiserver.pkg.apis.apiextensions.v1.JsonSchemaPropsOrStringArray": "SchemaOrStringArray",
 }
 # The special messages whose own fields the decoder reads from the table
 # (the wrappers); the others are read by tag in mod.rs.
@@ -59,19 +59,17 @@ SPECIAL_WITH_FIELDS = {"SchemaOrBool", "SchemaOrArray", "SchemaOrStringArray"}
 DROP_ZERO = {
     # meta/v1
     "meta.v1.ObjectMeta.generation",
-    "meta.v1.DeleteOptions.dryRun",
     # core/v1: pods and containers
     "core.v1.Container.stdin", "core.v1.Container.stdinOnce", "core.v1.Container.tty",
-    "core.v1.EphemeralContainer.stdin", "core.v1.EphemeralContainer.stdinOnce",
-    "core.v1.EphemeralContainer.tty",
+    "core.v1.EphemeralContainerCommon.stdin", "core.v1.EphemeralContainerCommon.stdinOnce",
+    "core.v1.EphemeralContainerCommon.tty",
     "core.v1.ContainerPort.hostPort",
     "core.v1.VolumeMount.readOnly",
     "core.v1.PodSpec.hostNetwork", "core.v1.PodSpec.hostPID", "core.v1.PodSpec.hostIPC",
     "core.v1.Probe.initialDelaySeconds", "core.v1.Probe.timeoutSeconds",
     "core.v1.Probe.periodSeconds", "core.v1.Probe.successThreshold",
     "core.v1.Probe.failureThreshold",
-    "core.v1.ContainerStatus.restartCount", "core.v1.ContainerStatus.ready",
-    "core.v1.ContainerStateTerminated.exitCode", "core.v1.ContainerStateTerminated.signal",
+    "core.v1.ContainerStateTerminated.signal",
     "core.v1.PodStatus.observedGeneration",
     # core/v1: volume sources (their `readOnly` and `partition` are values)
     "core.v1.AWSElasticBlockStoreVolumeSource.partition",
@@ -81,7 +79,6 @@ DROP_ZERO = {
     "core.v1.PersistentVolumeClaimVolumeSource.readOnly",
     "core.v1.NFSVolumeSource.readOnly",
     "core.v1.ISCSIVolumeSource.readOnly", "core.v1.ISCSIPersistentVolumeSource.readOnly",
-    "core.v1.ISCSIVolumeSource.lun", "core.v1.ISCSIPersistentVolumeSource.lun",
     "core.v1.RBDVolumeSource.readOnly", "core.v1.RBDPersistentVolumeSource.readOnly",
     "core.v1.CephFSVolumeSource.readOnly", "core.v1.CephFSPersistentVolumeSource.readOnly",
     "core.v1.CinderVolumeSource.readOnly", "core.v1.CinderPersistentVolumeSource.readOnly",
@@ -99,13 +96,19 @@ DROP_ZERO = {
     "core.v1.ServiceSpec.publishNotReadyAddresses", "core.v1.ServiceSpec.healthCheckNodePort",
     "core.v1.ServicePort.nodePort",
     "core.v1.NodeSpec.unschedulable",
-    "core.v1.DaemonEndpoint.Port",
     "core.v1.ReplicationControllerSpec.minReadySeconds",
     "core.v1.ReplicationControllerStatus.fullyLabeledReplicas",
     "core.v1.ReplicationControllerStatus.readyReplicas",
     "core.v1.ReplicationControllerStatus.availableReplicas",
     "core.v1.ReplicationControllerStatus.observedGeneration",
     "core.v1.Event.count", "core.v1.EventSeries.count",
+    "core.v1.PodCondition.observedGeneration", "core.v1.ContainerImage.sizeBytes",
+    "core.v1.VolumeMountStatus.readOnly",
+    "core.v1.ISCSIVolumeSource.chapAuthDiscovery", "core.v1.ISCSIVolumeSource.chapAuthSession",
+    "core.v1.ISCSIPersistentVolumeSource.chapAuthDiscovery",
+    "core.v1.ISCSIPersistentVolumeSource.chapAuthSession",
+    "meta.v1.Condition.observedGeneration",
+    "events.v1.Event.deprecatedCount",
     # apps/v1
     "apps.v1.DeploymentSpec.minReadySeconds", "apps.v1.DeploymentSpec.paused",
     "apps.v1.DeploymentStatus.observedGeneration", "apps.v1.DeploymentStatus.replicas",
@@ -117,7 +120,6 @@ DROP_ZERO = {
     "apps.v1.StatefulSetSpec.minReadySeconds",
     "apps.v1.StatefulSetStatus.observedGeneration", "apps.v1.StatefulSetStatus.readyReplicas",
     "apps.v1.StatefulSetStatus.currentReplicas", "apps.v1.StatefulSetStatus.updatedReplicas",
-    "apps.v1.StatefulSetStatus.availableReplicas",
     "apps.v1.DaemonSetSpec.minReadySeconds",
     "apps.v1.DaemonSetStatus.observedGeneration", "apps.v1.DaemonSetStatus.updatedNumberScheduled",
     "apps.v1.DaemonSetStatus.numberAvailable", "apps.v1.DaemonSetStatus.numberUnavailable",
@@ -133,6 +135,7 @@ DROP_ZERO = {
     "apiextensions.v1.JSONSchemaProps.uniqueItems",
     "apiextensions.v1.JSONSchemaProps.nullable",
     "apiextensions.v1.CustomResourceColumnDefinition.priority",
+    "apiextensions.v1.CustomResourceDefinitionVersion.deprecated",
     "apiextensions.v1.CustomResourceDefinitionSpec.preserveUnknownFields",
 }
 
@@ -181,7 +184,7 @@ def rust_type(text, start):
         elif c == "," and depth == 0:
             return text[start:i]
     raise ValueError("unterminated field type")
-STRUCT_RE = re.compile(r"pub struct (\w+) \{(.*?)\n\}", re.S)
+STRUCT_RE = re.compile(r"pub struct (\w+) \{(\}|.*?\n\})", re.S)
 
 
 def resolve(module, ty):
@@ -252,22 +255,32 @@ class OpenApi:
                 for sm in re.finditer(r"pub struct (\w+) \{(.*?)\n\}", text, re.S):
                     optional = {
                         f: t.startswith("Option<")
-                        for f, t in re.findall(r"pub (\w+): ([^\n]*),\n", sm.group(2))
+                        for f, t in re.findall(r"pub (\w+): ([^\n]*),\n", sm.group(2) + "\n")
                     }
                     names = {}
                     for json_name, rust in re.findall(r'"([^"]+)" => Field::Key_(\w+),', text):
                         names[norm(json_name)] = (json_name, optional.get(rust, True))
-                    index[sm.group(1)] = names
+                    index[norm(sm.group(1))] = names
             self.cache[key] = index
-        return self.cache[key].get(name)
+        return self.cache[key].get(norm(name))
 
-    def field(self, path, pb_name):
+    def has(self, path):
         module, _, name = path.rpartition(".")
-        for version in OPENAPI_VERSIONS:
-            s = self.struct(version, module, name)
-            if s and norm(pb_name) in s:
-                return s[norm(pb_name)]
-        return None
+        return any(self.struct(v, module, name) is not None for v in OPENAPI_VERSIONS)
+
+    def field(self, path, pb_name, alias):
+        """The (JSON name, optional) of a field. The fields of a message Go
+        embeds inline (`json:",inline"`, such as VolumeSource) have no struct
+        of their own in k8s-openapi; they are looked up in the embedder's."""
+        while True:
+            module, _, name = path.rpartition(".")
+            for version in OPENAPI_VERSIONS:
+                s = self.struct(version, module, name)
+                if s and norm(pb_name) in s:
+                    return s[norm(pb_name)]
+            if path not in alias:
+                return None
+            path = alias[path]
 
 
 def roots():
@@ -302,6 +315,18 @@ def main():
         queue.extend(f[4] for f in pb[path] if f[4])
     index = {p: i for i, p in enumerate(order)}
 
+    # Embedded structs: a message field that k8s-openapi's struct of the
+    # message does not name is Go's `json:",inline"` embedding.
+    inline, alias = set(), {}
+    for path in order:
+        if path in SPECIAL:
+            continue
+        for tag, pb_name, kind, shape, target in pb[path]:
+            if kind == "message" and oa.field(path, pb_name, alias) is None:
+                inline.add((path, tag))
+                if not oa.has(target):
+                    alias.setdefault(target, path)
+
     unnamed, used_drop, used_keep = [], set(), set()
     out = [HEADER]
     out.append("pub(super) static MESSAGES: &[Message] = &[")
@@ -311,7 +336,10 @@ def main():
         fields = []
         if special is None or special in SPECIAL_WITH_FIELDS:
             for tag, pb_name, kind, shape, target in sorted(pb[path]):
-                found = oa.field(path, pb_name) if special is None else None
+                found = oa.field(path, pb_name, alias) if special is None else None
+                if (path, tag) in inline:
+                    fields.append(f'f({tag}, "", Msg({index[target]}), Inline, Optional)')
+                    continue
                 if found is None:
                     if special is None:
                         unnamed.append(f"{path}.{pb_name}")
@@ -320,12 +348,12 @@ def main():
                 else:
                     json_name, optional = found
                     required = not optional
-                key = f"{short(path)}.{json_name}"
+                key = norm(f"{short(path)}.{json_name}")
                 if required:
                     presence = "Required"
-                elif key in DROP_ZERO:
+                elif key in {norm(k) for k in DROP_ZERO}:
                     presence, _ = "OmitZero", used_drop.add(key)
-                elif key in KEEP_EMPTY:
+                elif key in {norm(k) for k in KEEP_EMPTY}:
                     presence, _ = "KeepEmpty", used_keep.add(key)
                 else:
                     presence = "Optional"
@@ -359,7 +387,7 @@ def main():
     print("\n".join(out))
     for name in unnamed:
         print(f"warning: no k8s-openapi name for {name}; used its camelCase", file=sys.stderr)
-    for key in sorted((DROP_ZERO - used_drop) | (KEEP_EMPTY - used_keep)):
+    for key in sorted(k for k in DROP_ZERO | KEEP_EMPTY if norm(k) not in used_drop | used_keep):
         print(f"warning: {key} is listed but is no optional field", file=sys.stderr)
     print(f"{len(order)} messages", file=sys.stderr)
 

@@ -27,15 +27,50 @@ pub fn field_value(res: &Resource, obj: &Value, field: &str) -> Option<String> {
         _ => {}
     }
     let path = match (res.group.as_str(), res.kind.as_str(), field) {
-        ("", "Pod", "spec.nodeName" | "spec.restartPolicy" | "spec.schedulerName" | "spec.serviceAccountName" | "spec.hostNetwork" | "status.phase" | "status.podIP" | "status.nominatedNodeName") => field,
-        ("", "Event", "involvedObject.kind" | "involvedObject.namespace" | "involvedObject.name" | "involvedObject.uid" | "involvedObject.apiVersion" | "involvedObject.resourceVersion" | "involvedObject.fieldPath" | "reason" | "reportingComponent" | "source" | "type") => {
+        (
+            "",
+            "Pod",
+            "spec.nodeName"
+            | "spec.restartPolicy"
+            | "spec.schedulerName"
+            | "spec.serviceAccountName"
+            | "spec.hostNetwork"
+            | "status.phase"
+            | "status.podIP"
+            | "status.nominatedNodeName",
+        ) => field,
+        (
+            "",
+            "Event",
+            "involvedObject.kind"
+            | "involvedObject.namespace"
+            | "involvedObject.name"
+            | "involvedObject.uid"
+            | "involvedObject.apiVersion"
+            | "involvedObject.resourceVersion"
+            | "involvedObject.fieldPath"
+            | "reason"
+            | "reportingComponent"
+            | "source"
+            | "type",
+        ) => {
             if field == "source" {
                 "source.component"
             } else {
                 field
             }
         }
-        ("events.k8s.io", "Event", "regarding.kind" | "regarding.namespace" | "regarding.name" | "regarding.uid" | "reason" | "type" | "reportingController") => field,
+        (
+            "events.k8s.io",
+            "Event",
+            "regarding.kind"
+            | "regarding.namespace"
+            | "regarding.name"
+            | "regarding.uid"
+            | "reason"
+            | "type"
+            | "reportingController",
+        ) => field,
         ("", "Secret", "type") => field,
         ("", "Node", "spec.unschedulable") => field,
         ("", "Namespace", "status.phase") => field,
@@ -64,13 +99,26 @@ mod tests {
     fn pod_fields_and_unsupported_ones() {
         let reg = Registry::builtin();
         let pods = reg.get("", "v1", "pods").expect("pods");
-        let pod = json!({"metadata": {"name": "p", "namespace": "d"}, "status": {"phase": "Running"}});
-        assert_eq!(field_value(&pods, &pod, "status.phase").as_deref(), Some("Running"));
-        assert_eq!(field_value(&pods, &pod, "spec.nodeName").as_deref(), Some(""));
-        assert_eq!(field_value(&pods, &pod, "metadata.namespace").as_deref(), Some("d"));
+        let pod =
+            json!({"metadata": {"name": "p", "namespace": "d"}, "status": {"phase": "Running"}});
+        assert_eq!(
+            field_value(&pods, &pod, "status.phase").as_deref(),
+            Some("Running")
+        );
+        assert_eq!(
+            field_value(&pods, &pod, "spec.nodeName").as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            field_value(&pods, &pod, "metadata.namespace").as_deref(),
+            Some("d")
+        );
         assert_eq!(field_value(&pods, &pod, "spec.containers"), None);
         let nodes = reg.get("", "v1", "nodes").expect("nodes");
-        assert_eq!(field_value(&nodes, &json!({}), "spec.unschedulable").as_deref(), Some("false"));
+        assert_eq!(
+            field_value(&nodes, &json!({}), "spec.unschedulable").as_deref(),
+            Some("false")
+        );
         assert_eq!(field_value(&nodes, &json!({}), "metadata.namespace"), None);
     }
 }

@@ -23,6 +23,7 @@ pub mod fields;
 pub mod jsonpath;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod quantity;
 pub mod registry;
 pub mod schema;

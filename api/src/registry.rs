@@ -212,7 +212,11 @@ impl Resource {
     /// Keys do not include the version: objects are stored once and served
     /// in every version of the resource (all of Skiff's built-ins have one).
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { &self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
         format!("/registry/{group}/{}/", self.plural)
     }
 
@@ -312,7 +316,7 @@ impl Registry {
         groups
             .into_iter()
             .map(|(g, mut versions)| {
-                versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+                versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
                 GroupVersions {
                     group: g.to_owned(),
                     versions,
@@ -345,10 +349,8 @@ pub fn version_priority(v: &str) -> (u8, u32, u32) {
         return (3, major, 0);
     }
     for (prefix, rank) in [("beta", 2), ("alpha", 1)] {
-        if let Some(n) = tail.strip_prefix(prefix) {
-            if let Ok(minor) = n.parse::<u32>() {
-                return (rank, major, minor);
-            }
+        if let Some(Ok(minor)) = tail.strip_prefix(prefix).map(str::parse::<u32>) {
+            return (rank, major, minor);
         }
     }
     (0, 0, 0)
@@ -414,7 +416,11 @@ impl Builtin {
             singular: self.kind.to_ascii_lowercase(),
             namespaced: self.namespaced,
             short_names: self.short.iter().map(|s| (*s).to_owned()).collect(),
-            categories: if self.all { vec!["all".to_owned()] } else { vec![] },
+            categories: if self.all {
+                vec!["all".to_owned()]
+            } else {
+                vec![]
+            },
             subresources,
             verbs,
             origin: Origin::Builtin,
@@ -433,43 +439,275 @@ macro_rules! builtin {
 /// Every built-in resource: apiVersion, kind, plural, namespaced, short names,
 /// in category `all`, subresources.
 const BUILTINS: &[Builtin] = &[
-    builtin!("v1", "Namespace", "namespaces", false, ["ns"], false, [Status, Finalize]),
-    builtin!("v1", "Pod", "pods", true, ["po"], true, [Status, Binding, Log, Eviction, Exec, Attach, PortForward]),
+    builtin!(
+        "v1",
+        "Namespace",
+        "namespaces",
+        false,
+        ["ns"],
+        false,
+        [Status, Finalize]
+    ),
+    builtin!(
+        "v1",
+        "Pod",
+        "pods",
+        true,
+        ["po"],
+        true,
+        [Status, Binding, Log, Eviction, Exec, Attach, PortForward]
+    ),
     builtin!("v1", "Service", "services", true, ["svc"], true, [Status]),
     builtin!("v1", "Endpoints", "endpoints", true, ["ep"], false, []),
     builtin!("v1", "ConfigMap", "configmaps", true, ["cm"], false, []),
     builtin!("v1", "Secret", "secrets", true, [], false, []),
-    builtin!("v1", "ServiceAccount", "serviceaccounts", true, ["sa"], false, []),
+    builtin!(
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        true,
+        ["sa"],
+        false,
+        []
+    ),
     builtin!("v1", "Node", "nodes", false, ["no"], false, [Status]),
     builtin!("v1", "Event", "events", true, ["ev"], false, []),
-    builtin!("v1", "PersistentVolume", "persistentvolumes", false, ["pv"], false, [Status]),
-    builtin!("v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, ["pvc"], false, [Status]),
-    builtin!("v1", "ResourceQuota", "resourcequotas", true, ["quota"], false, [Status]),
-    builtin!("v1", "LimitRange", "limitranges", true, ["limits"], false, []),
-    builtin!("v1", "ReplicationController", "replicationcontrollers", true, ["rc"], true, [Status, Scale]),
+    builtin!(
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        false,
+        ["pv"],
+        false,
+        [Status]
+    ),
+    builtin!(
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        true,
+        ["pvc"],
+        false,
+        [Status]
+    ),
+    builtin!(
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        true,
+        ["quota"],
+        false,
+        [Status]
+    ),
+    builtin!(
+        "v1",
+        "LimitRange",
+        "limitranges",
+        true,
+        ["limits"],
+        false,
+        []
+    ),
+    builtin!(
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        true,
+        ["rc"],
+        true,
+        [Status, Scale]
+    ),
     builtin!("v1", "PodTemplate", "podtemplates", true, [], false, []),
-    builtin!("apps/v1", "Deployment", "deployments", true, ["deploy"], true, [Status, Scale]),
-    builtin!("apps/v1", "ReplicaSet", "replicasets", true, ["rs"], true, [Status, Scale]),
-    builtin!("apps/v1", "StatefulSet", "statefulsets", true, ["sts"], true, [Status, Scale]),
-    builtin!("apps/v1", "DaemonSet", "daemonsets", true, ["ds"], true, [Status]),
-    builtin!("apps/v1", "ControllerRevision", "controllerrevisions", true, [], false, []),
+    builtin!(
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        true,
+        ["deploy"],
+        true,
+        [Status, Scale]
+    ),
+    builtin!(
+        "apps/v1",
+        "ReplicaSet",
+        "replicasets",
+        true,
+        ["rs"],
+        true,
+        [Status, Scale]
+    ),
+    builtin!(
+        "apps/v1",
+        "StatefulSet",
+        "statefulsets",
+        true,
+        ["sts"],
+        true,
+        [Status, Scale]
+    ),
+    builtin!(
+        "apps/v1",
+        "DaemonSet",
+        "daemonsets",
+        true,
+        ["ds"],
+        true,
+        [Status]
+    ),
+    builtin!(
+        "apps/v1",
+        "ControllerRevision",
+        "controllerrevisions",
+        true,
+        [],
+        false,
+        []
+    ),
     builtin!("batch/v1", "Job", "jobs", true, [], true, [Status]),
-    builtin!("batch/v1", "CronJob", "cronjobs", true, ["cj"], true, [Status]),
-    builtin!("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, ["hpa"], true, [Status]),
-    builtin!("networking.k8s.io/v1", "Ingress", "ingresses", true, ["ing"], false, [Status]),
-    builtin!("networking.k8s.io/v1", "IngressClass", "ingressclasses", false, [], false, []),
-    builtin!("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", true, ["netpol"], false, []),
-    builtin!("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", true, [], false, []),
-    builtin!("coordination.k8s.io/v1", "Lease", "leases", true, [], false, []),
-    builtin!("node.k8s.io/v1", "RuntimeClass", "runtimeclasses", false, [], false, []),
-    builtin!("storage.k8s.io/v1", "StorageClass", "storageclasses", false, ["sc"], false, []),
-    builtin!("rbac.authorization.k8s.io/v1", "Role", "roles", true, [], false, []),
-    builtin!("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", true, [], false, []),
-    builtin!("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false, [], false, []),
-    builtin!("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", false, [], false, []),
-    builtin!("events.k8s.io/v1", "Event", "events", true, ["ev"], false, []),
-    builtin!("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", true, ["pdb"], false, [Status]),
-    builtin!("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", false, ["crd", "crds"], false, [Status]),
+    builtin!(
+        "batch/v1",
+        "CronJob",
+        "cronjobs",
+        true,
+        ["cj"],
+        true,
+        [Status]
+    ),
+    builtin!(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+        ["hpa"],
+        true,
+        [Status]
+    ),
+    builtin!(
+        "networking.k8s.io/v1",
+        "Ingress",
+        "ingresses",
+        true,
+        ["ing"],
+        false,
+        [Status]
+    ),
+    builtin!(
+        "networking.k8s.io/v1",
+        "IngressClass",
+        "ingressclasses",
+        false,
+        [],
+        false,
+        []
+    ),
+    builtin!(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+        ["netpol"],
+        false,
+        []
+    ),
+    builtin!(
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        "endpointslices",
+        true,
+        [],
+        false,
+        []
+    ),
+    builtin!(
+        "coordination.k8s.io/v1",
+        "Lease",
+        "leases",
+        true,
+        [],
+        false,
+        []
+    ),
+    builtin!(
+        "node.k8s.io/v1",
+        "RuntimeClass",
+        "runtimeclasses",
+        false,
+        [],
+        false,
+        []
+    ),
+    builtin!(
+        "storage.k8s.io/v1",
+        "StorageClass",
+        "storageclasses",
+        false,
+        ["sc"],
+        false,
+        []
+    ),
+    builtin!(
+        "rbac.authorization.k8s.io/v1",
+        "Role",
+        "roles",
+        true,
+        [],
+        false,
+        []
+    ),
+    builtin!(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+        [],
+        false,
+        []
+    ),
+    builtin!(
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+        [],
+        false,
+        []
+    ),
+    builtin!(
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+        [],
+        false,
+        []
+    ),
+    builtin!(
+        "events.k8s.io/v1",
+        "Event",
+        "events",
+        true,
+        ["ev"],
+        false,
+        []
+    ),
+    builtin!(
+        "policy/v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+        ["pdb"],
+        false,
+        [Status]
+    ),
+    builtin!(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+        ["crd", "crds"],
+        false,
+        [Status]
+    ),
 ];
 
 #[cfg(test)]
@@ -488,7 +726,10 @@ mod tests {
             "/registry/apps/deployments/default/web"
         );
         let ns = reg.by_kind("v1", "Namespace").expect("namespaces");
-        assert_eq!(ns.object_key(None, "kube-system"), "/registry/core/namespaces/kube-system");
+        assert_eq!(
+            ns.object_key(None, "kube-system"),
+            "/registry/core/namespaces/kube-system"
+        );
         assert!(reg.get("apps", "v1", "nope").is_none());
     }
 
@@ -496,7 +737,10 @@ mod tests {
     fn version_priority_orders_like_kubernetes() {
         let mut v = vec!["v1alpha1", "foo", "v2", "v1beta2", "v1", "v1beta1", "v10"];
         v.sort_by_key(|x| std::cmp::Reverse(version_priority(x)));
-        assert_eq!(v, ["v10", "v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "foo"]);
+        assert_eq!(
+            v,
+            ["v10", "v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "foo"]
+        );
     }
 
     #[test]

@@ -132,8 +132,9 @@ pub struct ApiError {
     pub reason: Reason,
     /// Message shown to the user.
     pub message: String,
-    /// Details, if any.
-    pub details: Option<Details>,
+    /// Details, if any (boxed: errors travel in every `Result` of the
+    /// request path, so the common case stays small).
+    pub details: Option<Box<Details>>,
 }
 
 /// Names a resource in messages the way Kubernetes does: `pods` or
@@ -157,12 +158,12 @@ impl ApiError {
     }
 
     fn with_details(mut self, group: &str, kind: &str, name: &str) -> Self {
-        self.details = Some(Details {
+        self.details = Some(Box::new(Details {
             name: name.to_owned(),
             group: group.to_owned(),
             kind: kind.to_owned(),
             ..Details::default()
-        });
+        }));
         self
     }
 
@@ -190,15 +191,21 @@ impl ApiError {
 
     /// 404 for a URL that names no resource.
     pub fn no_route() -> Self {
-        Self::new(Reason::NotFound, "the server could not find the requested resource")
-            .with_details("", "", "")
+        Self::new(
+            Reason::NotFound,
+            "the server could not find the requested resource",
+        )
+        .with_details("", "", "")
     }
 
     /// 409 AlreadyExists: `pods "web" already exists`.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
         Self::new(
             Reason::AlreadyExists,
-            format!("{} \"{name}\" already exists", qualified_resource(group, plural)),
+            format!(
+                "{} \"{name}\" already exists",
+                qualified_resource(group, plural)
+            ),
         )
         .with_details(group, plural, name)
     }
@@ -278,7 +285,9 @@ impl ApiError {
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             Reason::UnsupportedMediaType,
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
+            ),
         )
     }
 
@@ -286,7 +295,9 @@ impl ApiError {
     pub fn method_not_allowed(verb: &str, resource: &str) -> Self {
         Self::new(
             Reason::MethodNotAllowed,
-            format!("the server does not allow this method on the requested resource ({verb} {resource})"),
+            format!(
+                "the server does not allow this method on the requested resource ({verb} {resource})"
+            ),
         )
     }
 
@@ -372,7 +383,10 @@ mod tests {
             field: f.into(),
         };
         let one = ApiError::invalid("", "Pod", "p", vec![cause("spec.containers")]);
-        assert_eq!(one.message, "Pod \"p\" is invalid: spec.containers: Required value");
+        assert_eq!(
+            one.message,
+            "Pod \"p\" is invalid: spec.containers: Required value"
+        );
         let two = ApiError::invalid("apps", "Deployment", "d", vec![cause("a"), cause("b")]);
         assert_eq!(
             two.message,

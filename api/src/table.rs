@@ -76,7 +76,9 @@ pub fn table(res: &Resource, objects: &[Value], include: Include, now: jiff::Tim
 }
 
 fn custom(res: &Resource, objects: &[Value], now: jiff::Timestamp) -> (Vec<Value>, Vec<Value>) {
-    let mut defs = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0})];
+    let mut defs = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}),
+    ];
     let paths: Vec<Option<JsonPath>> = res
         .printer_columns
         .iter()
@@ -85,16 +87,23 @@ fn custom(res: &Resource, objects: &[Value], now: jiff::Timestamp) -> (Vec<Value
     for c in &res.printer_columns {
         defs.push(json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority}));
     }
-    let has_age = res.printer_columns.iter().any(|c| c.json_path == ".metadata.creationTimestamp");
+    let has_age = res
+        .printer_columns
+        .iter()
+        .any(|c| c.json_path == ".metadata.creationTimestamp");
     if !has_age {
-        defs.push(json!({"name": "Age", "type": "date", "format": "", "description": "", "priority": 0}));
+        defs.push(
+            json!({"name": "Age", "type": "date", "format": "", "description": "", "priority": 0}),
+        );
     }
     let rows = objects
         .iter()
         .map(|o| {
             let mut cells = vec![Value::String(name(o).to_owned())];
             for (c, p) in res.printer_columns.iter().zip(&paths) {
-                let v = p.as_ref().and_then(|p| p.eval(o).first().map(|v| (*v).clone()));
+                let v = p
+                    .as_ref()
+                    .and_then(|p| p.eval(o).first().map(|v| (*v).clone()));
                 cells.push(match (c.type_.as_str(), v) {
                     ("date", Some(Value::String(s))) => age_since(&s, now).into(),
                     (_, Some(v)) => v,
@@ -113,81 +122,178 @@ fn custom(res: &Resource, objects: &[Value], now: jiff::Timestamp) -> (Vec<Value
 fn columns(group: &str, kind: &str) -> Vec<Col> {
     let v: &[Col] = match (group, kind) {
         ("", "Pod") => &[
-            ("Name", "string", 0), ("Ready", "string", 0), ("Status", "string", 0),
-            ("Restarts", "string", 0), ("Age", "string", 0), ("IP", "string", 1),
-            ("Node", "string", 1), ("Nominated Node", "string", 1), ("Readiness Gates", "string", 1),
+            ("Name", "string", 0),
+            ("Ready", "string", 0),
+            ("Status", "string", 0),
+            ("Restarts", "string", 0),
+            ("Age", "string", 0),
+            ("IP", "string", 1),
+            ("Node", "string", 1),
+            ("Nominated Node", "string", 1),
+            ("Readiness Gates", "string", 1),
         ],
-        ("", "Namespace") => &[("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)],
+        ("", "Namespace") => &[
+            ("Name", "string", 0),
+            ("Status", "string", 0),
+            ("Age", "string", 0),
+        ],
         ("", "Service") => &[
-            ("Name", "string", 0), ("Type", "string", 0), ("Cluster-IP", "string", 0),
-            ("External-IP", "string", 0), ("Port(s)", "string", 0), ("Age", "string", 0),
+            ("Name", "string", 0),
+            ("Type", "string", 0),
+            ("Cluster-IP", "string", 0),
+            ("External-IP", "string", 0),
+            ("Port(s)", "string", 0),
+            ("Age", "string", 0),
             ("Selector", "string", 1),
         ],
-        ("", "ConfigMap") => &[("Name", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)],
-        ("", "Secret") => &[("Name", "string", 0), ("Type", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)],
-        ("", "ServiceAccount") => &[("Name", "string", 0), ("Secrets", "integer", 0), ("Age", "string", 0)],
-        ("", "Endpoints") => &[("Name", "string", 0), ("Endpoints", "string", 0), ("Age", "string", 0)],
+        ("", "ConfigMap") => &[
+            ("Name", "string", 0),
+            ("Data", "integer", 0),
+            ("Age", "string", 0),
+        ],
+        ("", "Secret") => &[
+            ("Name", "string", 0),
+            ("Type", "string", 0),
+            ("Data", "integer", 0),
+            ("Age", "string", 0),
+        ],
+        ("", "ServiceAccount") => &[
+            ("Name", "string", 0),
+            ("Secrets", "integer", 0),
+            ("Age", "string", 0),
+        ],
+        ("", "Endpoints") => &[
+            ("Name", "string", 0),
+            ("Endpoints", "string", 0),
+            ("Age", "string", 0),
+        ],
         ("", "Node") => &[
-            ("Name", "string", 0), ("Status", "string", 0), ("Roles", "string", 0),
-            ("Age", "string", 0), ("Version", "string", 0), ("Internal-IP", "string", 1),
-            ("External-IP", "string", 1), ("OS-Image", "string", 1),
-            ("Kernel-Version", "string", 1), ("Container-Runtime", "string", 1),
+            ("Name", "string", 0),
+            ("Status", "string", 0),
+            ("Roles", "string", 0),
+            ("Age", "string", 0),
+            ("Version", "string", 0),
+            ("Internal-IP", "string", 1),
+            ("External-IP", "string", 1),
+            ("OS-Image", "string", 1),
+            ("Kernel-Version", "string", 1),
+            ("Container-Runtime", "string", 1),
         ],
         ("", "Event") => &[
-            ("Last Seen", "string", 0), ("Type", "string", 0), ("Reason", "string", 0),
-            ("Object", "string", 0), ("Message", "string", 0),
+            ("Last Seen", "string", 0),
+            ("Type", "string", 0),
+            ("Reason", "string", 0),
+            ("Object", "string", 0),
+            ("Message", "string", 0),
         ],
         ("", "PersistentVolumeClaim") => &[
-            ("Name", "string", 0), ("Status", "string", 0), ("Volume", "string", 0),
-            ("Capacity", "string", 0), ("Access Modes", "string", 0),
-            ("StorageClass", "string", 0), ("Age", "string", 0),
+            ("Name", "string", 0),
+            ("Status", "string", 0),
+            ("Volume", "string", 0),
+            ("Capacity", "string", 0),
+            ("Access Modes", "string", 0),
+            ("StorageClass", "string", 0),
+            ("Age", "string", 0),
         ],
         ("", "PersistentVolume") => &[
-            ("Name", "string", 0), ("Capacity", "string", 0), ("Access Modes", "string", 0),
-            ("Reclaim Policy", "string", 0), ("Status", "string", 0), ("Claim", "string", 0),
-            ("StorageClass", "string", 0), ("Age", "string", 0),
+            ("Name", "string", 0),
+            ("Capacity", "string", 0),
+            ("Access Modes", "string", 0),
+            ("Reclaim Policy", "string", 0),
+            ("Status", "string", 0),
+            ("Claim", "string", 0),
+            ("StorageClass", "string", 0),
+            ("Age", "string", 0),
         ],
         ("apps", "Deployment") => &[
-            ("Name", "string", 0), ("Ready", "string", 0), ("Up-to-date", "string", 0),
-            ("Available", "string", 0), ("Age", "string", 0), ("Containers", "string", 1),
-            ("Images", "string", 1), ("Selector", "string", 1),
-        ],
-        ("apps", "ReplicaSet") | ("", "ReplicationController") => &[
-            ("Name", "string", 0), ("Desired", "integer", 0), ("Current", "integer", 0),
-            ("Ready", "integer", 0), ("Age", "string", 0), ("Containers", "string", 1),
-            ("Images", "string", 1), ("Selector", "string", 1),
-        ],
-        ("apps", "StatefulSet") => &[
-            ("Name", "string", 0), ("Ready", "string", 0), ("Age", "string", 0),
-            ("Containers", "string", 1), ("Images", "string", 1),
-        ],
-        ("apps", "DaemonSet") => &[
-            ("Name", "string", 0), ("Desired", "integer", 0), ("Current", "integer", 0),
-            ("Ready", "integer", 0), ("Up-to-date", "integer", 0), ("Available", "integer", 0),
-            ("Node Selector", "string", 0), ("Age", "string", 0), ("Containers", "string", 1),
-            ("Images", "string", 1), ("Selector", "string", 1),
-        ],
-        ("apps", "ControllerRevision") => &[
-            ("Name", "string", 0), ("Controller", "string", 0), ("Revision", "integer", 0), ("Age", "string", 0),
-        ],
-        ("batch", "Job") => &[
-            ("Name", "string", 0), ("Status", "string", 0), ("Completions", "string", 0),
-            ("Duration", "string", 0), ("Age", "string", 0), ("Containers", "string", 1),
-            ("Images", "string", 1), ("Selector", "string", 1),
-        ],
-        ("batch", "CronJob") => &[
-            ("Name", "string", 0), ("Schedule", "string", 0), ("Timezone", "string", 0),
-            ("Suspend", "boolean", 0), ("Active", "integer", 0), ("Last Schedule", "string", 0),
-            ("Age", "string", 0), ("Containers", "string", 1), ("Images", "string", 1),
+            ("Name", "string", 0),
+            ("Ready", "string", 0),
+            ("Up-to-date", "string", 0),
+            ("Available", "string", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
             ("Selector", "string", 1),
         ],
-        ("coordination.k8s.io", "Lease") => &[("Name", "string", 0), ("Holder", "string", 0), ("Age", "string", 0)],
-        ("node.k8s.io", "RuntimeClass") => &[("Name", "string", 0), ("Handler", "string", 0), ("Age", "string", 0)],
-        ("networking.k8s.io", "Ingress") => &[
-            ("Name", "string", 0), ("Class", "string", 0), ("Hosts", "string", 0),
-            ("Address", "string", 0), ("Ports", "string", 0), ("Age", "string", 0),
+        ("apps", "ReplicaSet") | ("", "ReplicationController") => &[
+            ("Name", "string", 0),
+            ("Desired", "integer", 0),
+            ("Current", "integer", 0),
+            ("Ready", "integer", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+            ("Selector", "string", 1),
         ],
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => &[("Name", "string", 0), ("Created At", "date", 0)],
+        ("apps", "StatefulSet") => &[
+            ("Name", "string", 0),
+            ("Ready", "string", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+        ],
+        ("apps", "DaemonSet") => &[
+            ("Name", "string", 0),
+            ("Desired", "integer", 0),
+            ("Current", "integer", 0),
+            ("Ready", "integer", 0),
+            ("Up-to-date", "integer", 0),
+            ("Available", "integer", 0),
+            ("Node Selector", "string", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+            ("Selector", "string", 1),
+        ],
+        ("apps", "ControllerRevision") => &[
+            ("Name", "string", 0),
+            ("Controller", "string", 0),
+            ("Revision", "integer", 0),
+            ("Age", "string", 0),
+        ],
+        ("batch", "Job") => &[
+            ("Name", "string", 0),
+            ("Status", "string", 0),
+            ("Completions", "string", 0),
+            ("Duration", "string", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+            ("Selector", "string", 1),
+        ],
+        ("batch", "CronJob") => &[
+            ("Name", "string", 0),
+            ("Schedule", "string", 0),
+            ("Timezone", "string", 0),
+            ("Suspend", "boolean", 0),
+            ("Active", "integer", 0),
+            ("Last Schedule", "string", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+            ("Selector", "string", 1),
+        ],
+        ("coordination.k8s.io", "Lease") => &[
+            ("Name", "string", 0),
+            ("Holder", "string", 0),
+            ("Age", "string", 0),
+        ],
+        ("node.k8s.io", "RuntimeClass") => &[
+            ("Name", "string", 0),
+            ("Handler", "string", 0),
+            ("Age", "string", 0),
+        ],
+        ("networking.k8s.io", "Ingress") => &[
+            ("Name", "string", 0),
+            ("Class", "string", 0),
+            ("Hosts", "string", 0),
+            ("Address", "string", 0),
+            ("Ports", "string", 0),
+            ("Age", "string", 0),
+        ],
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            &[("Name", "string", 0), ("Created At", "date", 0)]
+        }
         _ => &[("Name", "string", 0), ("Age", "string", 0)],
     };
     v.to_vec()
@@ -250,7 +356,11 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 fn template_containers(o: &Value, spec: &str) -> (String, String) {
-    let cs = o.pointer(spec).and_then(Value::as_array).cloned().unwrap_or_default();
+    let cs = o
+        .pointer(spec)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<&str> = cs.iter().map(|c| s(c, "/name")).collect();
     let images: Vec<&str> = cs.iter().map(|c| s(c, "/image")).collect();
     (names.join(","), images.join(","))
@@ -260,11 +370,21 @@ fn selector(o: &Value) -> String {
     let mut parts: Vec<String> = o
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
         .unwrap_or_default();
-    if let Some(exprs) = o.pointer("/spec/selector/matchExpressions").and_then(Value::as_array) {
+    if let Some(exprs) = o
+        .pointer("/spec/selector/matchExpressions")
+        .and_then(Value::as_array)
+    {
         for e in exprs {
-            let vals: Vec<&str> = e["values"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let vals: Vec<&str> = e["values"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             parts.push(match s(e, "/operator") {
                 "In" => format!("{} in ({})", s(e, "/key"), vals.join(",")),
                 "NotIn" => format!("{} notin ({})", s(e, "/key"), vals.join(",")),
@@ -284,17 +404,39 @@ fn cells(group: &str, kind: &str, o: &Value, now: jiff::Timestamp) -> Vec<Value>
         ("", "Namespace") => vec![n, s(o, "/status/phase").into(), a],
         ("", "Service") => service_cells(o, n, a),
         ("", "ConfigMap") => {
-            let count = ["/data", "/binaryData"].iter().map(|p| o.pointer(p).and_then(Value::as_object).map_or(0, |m| m.len())).sum::<usize>();
+            let count = ["/data", "/binaryData"]
+                .iter()
+                .map(|p| {
+                    o.pointer(p)
+                        .and_then(Value::as_object)
+                        .map_or(0, |m| m.len())
+                })
+                .sum::<usize>();
             vec![n, count.into(), a]
         }
         ("", "Secret") => {
-            let count = o.pointer("/data").and_then(Value::as_object).map_or(0, |m| m.len());
+            let count = o
+                .pointer("/data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len());
             vec![n, s(o, "/type").into(), count.into(), a]
         }
-        ("", "ServiceAccount") => vec![n, o.pointer("/secrets").and_then(Value::as_array).map_or(0, Vec::len).into(), a],
+        ("", "ServiceAccount") => vec![
+            n,
+            o.pointer("/secrets")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+                .into(),
+            a,
+        ],
         ("", "Endpoints") => {
             let mut eps = Vec::new();
-            for sub in o.pointer("/subsets").and_then(Value::as_array).into_iter().flatten() {
+            for sub in o
+                .pointer("/subsets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 for addr in sub["addresses"].as_array().into_iter().flatten() {
                     for port in sub["ports"].as_array().into_iter().flatten() {
                         eps.push(format!("{}:{}", s(addr, "/ip"), i(port, "/port")));
@@ -306,49 +448,140 @@ fn cells(group: &str, kind: &str, o: &Value, now: jiff::Timestamp) -> Vec<Value>
         ("", "Node") => node_cells(o, n, a),
         ("", "Event") => {
             let last = s(o, "/lastTimestamp");
-            let last = if last.is_empty() { s(o, "/eventTime") } else { last };
+            let last = if last.is_empty() {
+                s(o, "/eventTime")
+            } else {
+                last
+            };
             vec![
                 age_since(last, now).into(),
                 s(o, "/type").into(),
                 s(o, "/reason").into(),
-                format!("{}/{}", s(o, "/involvedObject/kind").to_ascii_lowercase(), s(o, "/involvedObject/name")).into(),
+                format!(
+                    "{}/{}",
+                    s(o, "/involvedObject/kind").to_ascii_lowercase(),
+                    s(o, "/involvedObject/name")
+                )
+                .into(),
                 s(o, "/message").into(),
             ]
         }
         ("", "PersistentVolumeClaim") => {
-            let modes = o.pointer("/status/accessModes").and_then(Value::as_array).map(|a| access_modes(a)).unwrap_or_default();
-            vec![n, s(o, "/status/phase").into(), s(o, "/spec/volumeName").into(), s(o, "/status/capacity/storage").into(), modes.into(), s(o, "/spec/storageClassName").into(), a]
+            let modes = o
+                .pointer("/status/accessModes")
+                .and_then(Value::as_array)
+                .map(|a| access_modes(a))
+                .unwrap_or_default();
+            vec![
+                n,
+                s(o, "/status/phase").into(),
+                s(o, "/spec/volumeName").into(),
+                s(o, "/status/capacity/storage").into(),
+                modes.into(),
+                s(o, "/spec/storageClassName").into(),
+                a,
+            ]
         }
         ("", "PersistentVolume") => {
-            let modes = o.pointer("/spec/accessModes").and_then(Value::as_array).map(|a| access_modes(a)).unwrap_or_default();
+            let modes = o
+                .pointer("/spec/accessModes")
+                .and_then(Value::as_array)
+                .map(|a| access_modes(a))
+                .unwrap_or_default();
             let claim = match s(o, "/spec/claimRef/name") {
                 "" => String::new(),
                 c => format!("{}/{c}", s(o, "/spec/claimRef/namespace")),
             };
-            vec![n, s(o, "/spec/capacity/storage").into(), modes.into(), s(o, "/spec/persistentVolumeReclaimPolicy").into(), s(o, "/status/phase").into(), claim.into(), s(o, "/spec/storageClassName").into(), a]
+            vec![
+                n,
+                s(o, "/spec/capacity/storage").into(),
+                modes.into(),
+                s(o, "/spec/persistentVolumeReclaimPolicy").into(),
+                s(o, "/status/phase").into(),
+                claim.into(),
+                s(o, "/spec/storageClassName").into(),
+                a,
+            ]
         }
         ("apps", "Deployment") => {
             let (c, im) = template_containers(o, "/spec/template/spec/containers");
-            vec![n, format!("{}/{}", i(o, "/status/readyReplicas"), i(o, "/spec/replicas")).into(), i(o, "/status/updatedReplicas").into(), i(o, "/status/availableReplicas").into(), a, c.into(), im.into(), selector(o).into()]
+            vec![
+                n,
+                format!(
+                    "{}/{}",
+                    i(o, "/status/readyReplicas"),
+                    i(o, "/spec/replicas")
+                )
+                .into(),
+                i(o, "/status/updatedReplicas").into(),
+                i(o, "/status/availableReplicas").into(),
+                a,
+                c.into(),
+                im.into(),
+                selector(o).into(),
+            ]
         }
         ("apps", "ReplicaSet") | ("", "ReplicationController") => {
             let (c, im) = template_containers(o, "/spec/template/spec/containers");
-            vec![n, i(o, "/spec/replicas").into(), i(o, "/status/replicas").into(), i(o, "/status/readyReplicas").into(), a, c.into(), im.into(), selector(o).into()]
+            vec![
+                n,
+                i(o, "/spec/replicas").into(),
+                i(o, "/status/replicas").into(),
+                i(o, "/status/readyReplicas").into(),
+                a,
+                c.into(),
+                im.into(),
+                selector(o).into(),
+            ]
         }
         ("apps", "StatefulSet") => {
             let (c, im) = template_containers(o, "/spec/template/spec/containers");
-            vec![n, format!("{}/{}", i(o, "/status/readyReplicas"), i(o, "/spec/replicas")).into(), a, c.into(), im.into()]
+            vec![
+                n,
+                format!(
+                    "{}/{}",
+                    i(o, "/status/readyReplicas"),
+                    i(o, "/spec/replicas")
+                )
+                .into(),
+                a,
+                c.into(),
+                im.into(),
+            ]
         }
         ("apps", "DaemonSet") => {
             let (c, im) = template_containers(o, "/spec/template/spec/containers");
-            let ns = o.pointer("/spec/template/spec/nodeSelector").and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+            let ns = o
+                .pointer("/spec/template/spec/nodeSelector")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .unwrap_or_default();
-            vec![n, i(o, "/status/desiredNumberScheduled").into(), i(o, "/status/currentNumberScheduled").into(), i(o, "/status/numberReady").into(), i(o, "/status/updatedNumberScheduled").into(), i(o, "/status/numberAvailable").into(), or_none(ns).into(), a, c.into(), im.into(), selector(o).into()]
+            vec![
+                n,
+                i(o, "/status/desiredNumberScheduled").into(),
+                i(o, "/status/currentNumberScheduled").into(),
+                i(o, "/status/numberReady").into(),
+                i(o, "/status/updatedNumberScheduled").into(),
+                i(o, "/status/numberAvailable").into(),
+                or_none(ns).into(),
+                a,
+                c.into(),
+                im.into(),
+                selector(o).into(),
+            ]
         }
         ("apps", "ControllerRevision") => {
-            let owner = o.pointer("/metadata/ownerReferences").and_then(Value::as_array).and_then(|a| a.first())
-                .map(|r| format!("{}/{}", s(r, "/kind").to_ascii_lowercase(), s(r, "/name"))).unwrap_or_else(|| "<none>".into());
+            let owner = o
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .and_then(|a| a.first())
+                .map(|r| format!("{}/{}", s(r, "/kind").to_ascii_lowercase(), s(r, "/name")))
+                .unwrap_or_else(|| "<none>".into());
             vec![n, owner.into(), i(o, "/revision").into(), a]
         }
         ("batch", "Job") => job_cells(o, n, a, now),
@@ -359,20 +592,77 @@ fn cells(group: &str, kind: &str, o: &Value, now: jiff::Timestamp) -> Vec<Value>
                 t => age_since(t, now),
             };
             let tz = or_none(s(o, "/spec/timeZone").to_owned());
-            let suspend = o.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false);
-            let active = o.pointer("/status/active").and_then(Value::as_array).map_or(0, Vec::len);
-            vec![n, s(o, "/spec/schedule").into(), tz.into(), suspend.into(), active.into(), last.into(), a, c.into(), im.into(), "<none>".into()]
+            let suspend = o
+                .pointer("/spec/suspend")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let active = o
+                .pointer("/status/active")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            vec![
+                n,
+                s(o, "/spec/schedule").into(),
+                tz.into(),
+                suspend.into(),
+                active.into(),
+                last.into(),
+                a,
+                c.into(),
+                im.into(),
+                "<none>".into(),
+            ]
         }
         ("coordination.k8s.io", "Lease") => vec![n, s(o, "/spec/holderIdentity").into(), a],
         ("node.k8s.io", "RuntimeClass") => vec![n, s(o, "/handler").into(), a],
         ("networking.k8s.io", "Ingress") => {
-            let hosts: Vec<&str> = o.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten().map(|r| s(r, "/host")).filter(|h| !h.is_empty()).collect();
-            let hosts = if hosts.is_empty() { "*".to_owned() } else { hosts.join(",") };
-            let addrs: Vec<&str> = o.pointer("/status/loadBalancer/ingress").and_then(Value::as_array).into_iter().flatten().map(|r| if s(r, "/ip").is_empty() { s(r, "/hostname") } else { s(r, "/ip") }).collect();
-            let ports = if o.pointer("/spec/tls").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) { "80, 443" } else { "80" };
-            vec![n, or_none(s(o, "/spec/ingressClassName").to_owned()).into(), hosts.into(), addrs.join(",").into(), ports.into(), a]
+            let hosts: Vec<&str> = o
+                .pointer("/spec/rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|r| s(r, "/host"))
+                .filter(|h| !h.is_empty())
+                .collect();
+            let hosts = if hosts.is_empty() {
+                "*".to_owned()
+            } else {
+                hosts.join(",")
+            };
+            let addrs: Vec<&str> = o
+                .pointer("/status/loadBalancer/ingress")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    if s(r, "/ip").is_empty() {
+                        s(r, "/hostname")
+                    } else {
+                        s(r, "/ip")
+                    }
+                })
+                .collect();
+            let ports = if o
+                .pointer("/spec/tls")
+                .and_then(Value::as_array)
+                .is_some_and(|t| !t.is_empty())
+            {
+                "80, 443"
+            } else {
+                "80"
+            };
+            vec![
+                n,
+                or_none(s(o, "/spec/ingressClassName").to_owned()).into(),
+                hosts.into(),
+                addrs.join(",").into(),
+                ports.into(),
+                a,
+            ]
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => vec![n, s(o, "/metadata/creationTimestamp").into()],
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            vec![n, s(o, "/metadata/creationTimestamp").into()]
+        }
         _ => vec![n, a],
     }
 }
@@ -392,8 +682,15 @@ fn access_modes(a: &[Value]) -> String {
 }
 
 fn pod_cells(o: &Value, now: jiff::Timestamp) -> Vec<Value> {
-    let specs = o.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-    let statuses = o.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+    let specs = o
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let statuses = o
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let ready = statuses.iter().filter(|c| c["ready"] == true).count();
     let restarts: i64 = statuses.iter().map(|c| i(c, "/restartCount")).sum();
     let mut reason = match s(o, "/status/reason") {
@@ -401,15 +698,28 @@ fn pod_cells(o: &Value, now: jiff::Timestamp) -> Vec<Value> {
         r => r.to_owned(),
     };
     // Init containers not yet done show as Init:N/M, as kubectl does.
-    let inits = o.pointer("/status/initContainerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-    let init_total = o.pointer("/spec/initContainers").and_then(Value::as_array).map_or(0, Vec::len);
+    let inits = o
+        .pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let init_total = o
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let mut initializing = false;
     for (idx, c) in inits.iter().enumerate() {
-        if c.pointer("/state/terminated/exitCode").and_then(Value::as_i64) == Some(0) {
+        if c.pointer("/state/terminated/exitCode")
+            .and_then(Value::as_i64)
+            == Some(0)
+        {
             continue;
         }
         initializing = true;
-        reason = match (s(c, "/state/terminated/reason"), s(c, "/state/waiting/reason")) {
+        reason = match (
+            s(c, "/state/terminated/reason"),
+            s(c, "/state/waiting/reason"),
+        ) {
             (r, _) if !r.is_empty() => format!("Init:{r}"),
             (_, w) if !w.is_empty() && w != "PodInitializing" => format!("Init:{w}"),
             _ => format!("Init:{idx}/{init_total}"),
@@ -440,8 +750,14 @@ fn pod_cells(o: &Value, now: jiff::Timestamp) -> Vec<Value> {
             reason = "Running".into();
         }
     }
-    if o.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
-        reason = if s(o, "/status/reason") == "NodeLost" { "Unknown".into() } else { "Terminating".into() };
+    if o.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
+        reason = if s(o, "/status/reason") == "NodeLost" {
+            "Unknown".into()
+        } else {
+            "Terminating".into()
+        };
     }
     let ip = match s(o, "/status/podIP") {
         "" => "<none>",
@@ -449,8 +765,15 @@ fn pod_cells(o: &Value, now: jiff::Timestamp) -> Vec<Value> {
     };
     let node = or_none(s(o, "/spec/nodeName").to_owned());
     let nominated = or_none(s(o, "/status/nominatedNodeName").to_owned());
-    let gates = o.pointer("/spec/readinessGates").and_then(Value::as_array).map_or(0, Vec::len);
-    let gates = if gates == 0 { "<none>".to_owned() } else { format!("0/{gates}") };
+    let gates = o
+        .pointer("/spec/readinessGates")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let gates = if gates == 0 {
+        "<none>".to_owned()
+    } else {
+        format!("0/{gates}")
+    };
     vec![
         name(o).into(),
         format!("{ready}/{specs}").into(),
@@ -468,33 +791,84 @@ fn service_cells(o: &Value, n: Value, a: Value) -> Vec<Value> {
     let ty = s(o, "/spec/type");
     let ty = if ty.is_empty() { "ClusterIP" } else { ty };
     let cluster_ip = or_none(s(o, "/spec/clusterIP").to_owned());
-    let mut external: Vec<String> = o.pointer("/spec/externalIPs").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
-    let lb: Vec<String> = o.pointer("/status/loadBalancer/ingress").and_then(Value::as_array).into_iter().flatten()
-        .map(|r| if s(r, "/ip").is_empty() { s(r, "/hostname").to_owned() } else { s(r, "/ip").to_owned() }).collect();
+    let mut external: Vec<String> = o
+        .pointer("/spec/externalIPs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    let lb: Vec<String> = o
+        .pointer("/status/loadBalancer/ingress")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            if s(r, "/ip").is_empty() {
+                s(r, "/hostname").to_owned()
+            } else {
+                s(r, "/ip").to_owned()
+            }
+        })
+        .collect();
     let external = match ty {
         "ExternalName" => s(o, "/spec/externalName").to_owned(),
         "LoadBalancer" => {
             external.extend(lb);
-            if external.is_empty() { "<pending>".into() } else { external.join(",") }
+            if external.is_empty() {
+                "<pending>".into()
+            } else {
+                external.join(",")
+            }
         }
         _ => or_none(external.join(",")),
     };
-    let ports: Vec<String> = o.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten().map(|p| {
-        let proto = match s(p, "/protocol") { "" => "TCP", x => x };
-        match i(p, "/nodePort") {
-            0 => format!("{}/{proto}", i(p, "/port")),
-            np => format!("{}:{np}/{proto}", i(p, "/port")),
-        }
-    }).collect();
-    let sel = o.pointer("/spec/selector").and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+    let ports: Vec<String> = o
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let proto = match s(p, "/protocol") {
+                "" => "TCP",
+                x => x,
+            };
+            match i(p, "/nodePort") {
+                0 => format!("{}/{proto}", i(p, "/port")),
+                np => format!("{}:{np}/{proto}", i(p, "/port")),
+            }
+        })
+        .collect();
+    let sel = o
+        .pointer("/spec/selector")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
-    vec![n, ty.into(), cluster_ip.into(), external.into(), or_none(ports.join(",")).into(), a, or_none(sel).into()]
+    vec![
+        n,
+        ty.into(),
+        cluster_ip.into(),
+        external.into(),
+        or_none(ports.join(",")).into(),
+        a,
+        or_none(sel).into(),
+    ]
 }
 
 fn node_cells(o: &Value, n: Value, a: Value) -> Vec<Value> {
-    let ready = o.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten()
-        .find(|c| c["type"] == "Ready").map(|c| s(c, "/status").to_owned());
+    let ready = o
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| s(c, "/status").to_owned());
     let mut status = match ready.as_deref() {
         Some("True") => "Ready".to_owned(),
         Some(_) => "NotReady".to_owned(),
@@ -503,22 +877,51 @@ fn node_cells(o: &Value, n: Value, a: Value) -> Vec<Value> {
     if o.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
         status.push_str(",SchedulingDisabled");
     }
-    let roles: Vec<String> = o.pointer("/metadata/labels").and_then(Value::as_object).into_iter().flatten()
-        .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/").map(str::to_owned)).collect();
-    let addr = |t: &str| o.pointer("/status/addresses").and_then(Value::as_array).into_iter().flatten()
-        .find(|x| x["type"] == t).map(|x| s(x, "/address").to_owned()).unwrap_or_else(|| "<none>".into());
+    let roles: Vec<String> = o
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, _)| {
+            k.strip_prefix("node-role.kubernetes.io/")
+                .map(str::to_owned)
+        })
+        .collect();
+    let addr = |t: &str| {
+        o.pointer("/status/addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|x| x["type"] == t)
+            .map(|x| s(x, "/address").to_owned())
+            .unwrap_or_else(|| "<none>".into())
+    };
     vec![
-        n, status.into(), or_none(roles.join(",")).into(), a,
-        s(o, "/status/nodeInfo/kubeletVersion").into(), addr("InternalIP").into(), addr("ExternalIP").into(),
-        s(o, "/status/nodeInfo/osImage").into(), s(o, "/status/nodeInfo/kernelVersion").into(),
+        n,
+        status.into(),
+        or_none(roles.join(",")).into(),
+        a,
+        s(o, "/status/nodeInfo/kubeletVersion").into(),
+        addr("InternalIP").into(),
+        addr("ExternalIP").into(),
+        s(o, "/status/nodeInfo/osImage").into(),
+        s(o, "/status/nodeInfo/kernelVersion").into(),
         s(o, "/status/nodeInfo/containerRuntimeVersion").into(),
     ]
 }
 
 fn job_cells(o: &Value, n: Value, a: Value, now: jiff::Timestamp) -> Vec<Value> {
     let (c, im) = template_containers(o, "/spec/template/spec/containers");
-    let conds = o.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let has = |t: &str| conds.iter().any(|c| c["type"] == t && c["status"] == "True");
+    let conds = o
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let has = |t: &str| {
+        conds
+            .iter()
+            .any(|c| c["type"] == t && c["status"] == "True")
+    };
     let status = if has("Failed") {
         "Failed"
     } else if has("Complete") {
@@ -534,14 +937,32 @@ fn job_cells(o: &Value, n: Value, a: Value, now: jiff::Timestamp) -> Vec<Value> 
     };
     let completions = match o.pointer("/spec/completions").and_then(Value::as_i64) {
         Some(c) => format!("{}/{c}", i(o, "/status/succeeded")),
-        None => format!("{}/1 of {}", i(o, "/status/succeeded"), o.pointer("/spec/parallelism").and_then(Value::as_i64).unwrap_or(1)),
+        None => format!(
+            "{}/1 of {}",
+            i(o, "/status/succeeded"),
+            o.pointer("/spec/parallelism")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+        ),
     };
-    let duration = match (s(o, "/status/startTime").parse::<jiff::Timestamp>(), s(o, "/status/completionTime").parse::<jiff::Timestamp>()) {
+    let duration = match (
+        s(o, "/status/startTime").parse::<jiff::Timestamp>(),
+        s(o, "/status/completionTime").parse::<jiff::Timestamp>(),
+    ) {
         (Ok(st), Ok(done)) => human_duration((done - st).get_seconds()),
         (Ok(st), Err(_)) => human_duration((now - st).get_seconds()),
         _ => String::new(),
     };
-    vec![n, status.into(), completions.into(), duration.into(), a, c.into(), im.into(), selector(o).into()]
+    vec![
+        n,
+        status.into(),
+        completions.into(),
+        duration.into(),
+        a,
+        c.into(),
+        im.into(),
+        selector(o).into(),
+    ]
 }
 
 #[cfg(test)]
@@ -551,7 +972,17 @@ mod tests {
 
     #[test]
     fn durations_read_like_kubectl() {
-        let cases = [(5, "5s"), (119, "119s"), (200, "3m20s"), (600, "10m"), (3 * 3600 + 120, "3h2m"), (9 * 3600, "9h"), (3 * 86400 + 3600, "3d1h"), (30 * 86400, "30d"), (3 * 365 * 86400, "3y")];
+        let cases = [
+            (5, "5s"),
+            (119, "119s"),
+            (200, "3m20s"),
+            (600, "10m"),
+            (3 * 3600 + 120, "3h2m"),
+            (9 * 3600, "9h"),
+            (3 * 86400 + 3600, "3d1h"),
+            (30 * 86400, "30d"),
+            (3 * 365 * 86400, "3y"),
+        ];
         for (secs, want) in cases {
             assert_eq!(human_duration(secs), want, "{secs}s");
         }

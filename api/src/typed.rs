@@ -70,7 +70,12 @@ pub struct TypeError {
 
 /// Decodes `obj` as the built-in type of (group, version, kind) and encodes
 /// it back. `None` when the kind is not a built-in (custom resources).
-pub fn round_trip(group: &str, version: &str, kind: &str, obj: &Value) -> Option<Result<Value, TypeError>> {
+pub fn round_trip(
+    group: &str,
+    version: &str,
+    kind: &str,
+    obj: &Value,
+) -> Option<Result<Value, TypeError>> {
     macro_rules! try_type {
         ($g:literal, $v:literal, $k:literal, $t:ty) => {
             if group == $g && version == $v && kind == $k {
@@ -113,7 +118,11 @@ fn walk(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
 
 fn walk_map(a: &Map<String, Value>, b: &Map<String, Value>, path: &str, out: &mut Vec<String>) {
     for (k, v) in a {
-        let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+        let p = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
         match b.get(k) {
             Some(w) => walk(v, w, p, out),
             None if v.is_null() => {}
@@ -137,7 +146,9 @@ mod tests {
             "metadata": {"name": "c", "bogus": 1},
             "data": {"a": "b"}, "extra": {"x": true}
         });
-        let out = round_trip("", "v1", "ConfigMap", &obj).expect("built-in").expect("valid");
+        let out = round_trip("", "v1", "ConfigMap", &obj)
+            .expect("built-in")
+            .expect("valid");
         assert!(out.get("extra").is_none());
         assert_eq!(unknown_fields(&obj, &out), ["metadata.bogus", "extra"]);
     }
@@ -146,8 +157,13 @@ mod tests {
     fn type_errors_read_like_kubernetes() {
         let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "d"}, "spec": {"replicas": "three"}});
-        let err = round_trip("apps", "v1", "Deployment", &obj).expect("built-in").unwrap_err();
-        assert!(err.to_string().starts_with("Deployment in version \"v1\" cannot be handled as a Deployment"));
+        let err = round_trip("apps", "v1", "Deployment", &obj)
+            .expect("built-in")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("Deployment in version \"v1\" cannot be handled as a Deployment")
+        );
         assert!(round_trip("example.com", "v1", "Widget", &obj).is_none());
     }
 }

@@ -28,7 +28,12 @@ async fn sigkill_loses_no_acknowledged_write() -> anyhow::Result<()> {
                 .expect("configmap");
                 match cms.create(&PostParams::default(), &obj).await {
                     Ok(o) => {
-                        let rv = o.metadata.resource_version.unwrap_or_default().parse().unwrap_or(0);
+                        let rv = o
+                            .metadata
+                            .resource_version
+                            .unwrap_or_default()
+                            .parse()
+                            .unwrap_or(0);
                         acked.lock().expect("lock").push((format!("w{w}-{i}"), rv));
                     }
                     Err(_) => return,
@@ -51,16 +56,38 @@ async fn sigkill_loses_no_acknowledged_write() -> anyhow::Result<()> {
     let client = c.client().await?;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let list = cms.list(&ListParams::default()).await?;
-    let present: std::collections::HashSet<String> =
-        list.items.iter().filter_map(|o| o.metadata.name.clone()).collect();
-    let missing: Vec<&String> = acked.iter().map(|(n, _)| n).filter(|n| !present.contains(*n)).collect();
-    assert!(missing.is_empty(), "{} acknowledged writes lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    let present: std::collections::HashSet<String> = list
+        .items
+        .iter()
+        .filter_map(|o| o.metadata.name.clone())
+        .collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| !present.contains(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
 
     // Revisions keep increasing after the restart.
     let after = cms
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "after"}}))?)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "after"}}))?,
+        )
         .await?;
-    let rv: u64 = after.metadata.resource_version.unwrap_or_default().parse()?;
-    assert!(rv > max_acked, "revision {rv} after restart is not above {max_acked}");
+    let rv: u64 = after
+        .metadata
+        .resource_version
+        .unwrap_or_default()
+        .parse()?;
+    assert!(
+        rv > max_acked,
+        "revision {rv} after restart is not above {max_acked}"
+    );
     Ok(())
 }

@@ -50,7 +50,11 @@ print("python client ok")
 #[test]
 fn official_python_client_crud_list_watch() -> anyhow::Result<()> {
     let c = Cluster::start()?;
-    let out = Command::new("python3").arg("-c").arg(SCRIPT).arg(&c.kubeconfig).output()?;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(&c.kubeconfig)
+        .output()?;
     assert!(
         out.status.success(),
         "python client failed:\n{}\n{}",

@@ -16,7 +16,10 @@ pub fn skiff_bin() -> PathBuf {
     }
     let exe = std::env::current_exe().unwrap_or_default();
     // target/debug/deps/e2e-HASH → target/debug/skiff
-    let dir = exe.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
     dir.join("skiff")
 }
 
@@ -33,7 +36,11 @@ impl Cluster {
     /// Starts a server and waits until it answers.
     pub fn start() -> anyhow::Result<Cluster> {
         let dir = tempfile::Builder::new().prefix("skiff-e2e-").tempdir()?;
-        let mut c = Cluster { kubeconfig: dir.path().join("kubeconfig.yaml"), dir, child: None };
+        let mut c = Cluster {
+            kubeconfig: dir.path().join("kubeconfig.yaml"),
+            dir,
+            child: None,
+        };
         c.spawn()?;
         Ok(c)
     }
@@ -53,11 +60,18 @@ impl Cluster {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.kubeconfig.exists() {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 bail!("skiff server exited with {status}: {}", self.log());
             }
             if Instant::now() > deadline {
-                bail!("skiff server did not write its kubeconfig in 30 s: {}", self.log());
+                bail!(
+                    "skiff server did not write its kubeconfig in 30 s: {}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -96,7 +110,11 @@ impl Cluster {
         cmd.args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HOME", self.dir.path())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = match cmd.spawn() {
@@ -116,7 +134,9 @@ impl Cluster {
     /// Runs a kubectl binary with extra environment variables.
     pub fn kubectl_with_env(&self, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(bin);
-        cmd.args(args).env("KUBECONFIG", &self.kubeconfig).env("HOME", self.dir.path());
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.dir.path());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -153,7 +173,10 @@ pub fn kubectls() -> Vec<String> {
         return vec![only];
     }
     let mut v = vec!["kubectl".to_owned()];
-    for extra in ["/usr/lib/google-cloud-sdk/bin/kubectl.1.27", "/usr/lib/google-cloud-sdk/bin/kubectl.1.33"] {
+    for extra in [
+        "/usr/lib/google-cloud-sdk/bin/kubectl.1.27",
+        "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
+    ] {
         if Path::new(extra).exists() {
             v.push(extra.to_owned());
         }

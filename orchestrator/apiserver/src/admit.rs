@@ -34,7 +34,9 @@ pub fn admit(
                 validation::default_object(&res.group, &res.kind, obj);
             }
         }
-        Origin::Custom { schema: Some(s), .. } => {
+        Origin::Custom {
+            schema: Some(s), ..
+        } => {
             unknown = schema::prune(obj, s);
             schema::default(obj, s);
         }
@@ -52,13 +54,13 @@ pub fn admit(
                 .iter()
                 .map(Cause::from),
         ),
-        Origin::Custom { schema: Some(s), .. } => {
-            errors.extend(schema::validate(obj, s).into_iter().map(|v| Cause {
-                reason: v.kind.cause_reason().into(),
-                message: v.body(),
-                field: v.field,
-            }))
-        }
+        Origin::Custom {
+            schema: Some(s), ..
+        } => errors.extend(schema::validate(obj, s).into_iter().map(|v| Cause {
+            reason: v.kind.cause_reason().into(),
+            message: v.body(),
+            field: v.field,
+        })),
         Origin::Custom { schema: None, .. } => {}
     }
     if errors.is_empty() {
@@ -69,11 +71,17 @@ pub fn admit(
 }
 
 /// Applies `fieldValidation` to the unknown fields a decode found.
-fn unknown_field_policy(unknown: Vec<String>, fv: FieldValidation) -> Result<Vec<String>, ApiError> {
+fn unknown_field_policy(
+    unknown: Vec<String>,
+    fv: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
     if unknown.is_empty() {
         return Ok(vec![]);
     }
-    let msgs: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+    let msgs: Vec<String> = unknown
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
     match fv {
         FieldValidation::Ignore => Ok(vec![]),
         FieldValidation::Warn => Ok(msgs),

@@ -73,14 +73,32 @@ impl Authenticator {
                 continue;
             }
             let mut fields = line.splitn(4, ',');
-            let (Some(token), Some(name), Some(uid)) = (fields.next(), fields.next(), fields.next()) else {
-                return Err(AuthError::Format { path: path.display().to_string(), line: i + 1 });
+            let (Some(token), Some(name), Some(uid)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(AuthError::Format {
+                    path: path.display().to_string(),
+                    line: i + 1,
+                });
             };
             let groups = fields
                 .next()
-                .map(|g| g.trim_matches('"').split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect())
+                .map(|g| {
+                    g.trim_matches('"')
+                        .split(',')
+                        .filter(|g| !g.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default();
-            a.add(token, User { name: name.to_owned(), uid: uid.to_owned(), groups });
+            a.add(
+                token,
+                User {
+                    name: name.to_owned(),
+                    uid: uid.to_owned(),
+                    groups,
+                },
+            );
         }
         Ok(a)
     }
@@ -88,7 +106,9 @@ impl Authenticator {
     /// The user a request's `Authorization: Bearer` header names.
     pub fn authenticate(&self, headers: &HeaderMap) -> Option<User> {
         let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))?;
         self.by_digest.get(&digest(token.trim())).cloned()
     }
 }
@@ -101,13 +121,23 @@ mod tests {
     fn token_file_round_trip() {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("tokens.csv");
-        std::fs::write(&p, "# comment\nsecret,admin,1,\"system:masters,ops\"\nother,bob,2\n").expect("write");
+        std::fs::write(
+            &p,
+            "# comment\nsecret,admin,1,\"system:masters,ops\"\nother,bob,2\n",
+        )
+        .expect("write");
         let a = Authenticator::from_file(&p).expect("parse");
         let mut h = HeaderMap::new();
-        h.insert(http::header::AUTHORIZATION, "Bearer secret".parse().expect("hdr"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer secret".parse().expect("hdr"),
+        );
         let u = a.authenticate(&h).expect("admin");
         assert_eq!(u.groups, ["system:masters", "ops"]);
-        h.insert(http::header::AUTHORIZATION, "Bearer wrong".parse().expect("hdr"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer wrong".parse().expect("hdr"),
+        );
         assert!(a.authenticate(&h).is_none());
         std::fs::write(&p, "justatoken\n").expect("write");
         assert!(Authenticator::from_file(&p).is_err());

@@ -23,7 +23,13 @@ pub fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
@@ -44,19 +50,18 @@ pub fn parse(ct: &str, body: &Bytes) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     match ct {
-        "" | "application/json" | "*/*" | "application/merge-patch+json"
-        | "application/strategic-merge-patch+json" | "application/json-patch+json" => {
-            serde_json::from_slice(body).map_err(|e| {
-                ApiError::bad_request(format!(
-                    "error decoding from json: couldn't get version/kind; json parse error: {e}"
-                ))
-            })
-        }
-        "application/yaml" | "application/apply-patch+yaml" => {
-            serde_norway::from_slice(body).map_err(|e| {
-                ApiError::bad_request(format!("error converting YAML to JSON: {e}"))
-            })
-        }
+        ""
+        | "application/json"
+        | "*/*"
+        | "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/json-patch+json" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "error decoding from json: couldn't get version/kind; json parse error: {e}"
+            ))
+        }),
+        "application/yaml" | "application/apply-patch+yaml" => serde_norway::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}"))),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
@@ -80,7 +85,11 @@ mod tests {
     fn malformed_bodies_are_bad_requests() {
         let e = parse("application/json", &Bytes::from_static(b"{nope")).unwrap_err();
         assert_eq!(e.code(), 400);
-        let e = parse("application/vnd.kubernetes.protobuf", &Bytes::from_static(b"x")).unwrap_err();
+        let e = parse(
+            "application/vnd.kubernetes.protobuf",
+            &Bytes::from_static(b"x"),
+        )
+        .unwrap_err();
         assert_eq!(e.code(), 415);
         let y = parse("application/yaml", &Bytes::from_static(b"a: 1\nb: [x]\n")).expect("yaml");
         assert_eq!(y["b"][0], "x");

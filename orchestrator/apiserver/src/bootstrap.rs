@@ -18,37 +18,65 @@ use crate::handlers::{Ctx, create};
 use crate::route::Target;
 use crate::state::Api;
 
-fn first_start_objects() -> Vec<(&'static str, &'static str, &'static str, Option<&'static str>, Value)> {
-    let ns = |name: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+fn first_start_objects() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Value,
+)> {
+    let ns =
+        |name: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     vec![
         ("", "v1", "namespaces", None, ns("default")),
         ("", "v1", "namespaces", None, ns("kube-system")),
         ("", "v1", "namespaces", None, ns("kube-public")),
         ("", "v1", "namespaces", None, ns("kube-node-lease")),
-        ("", "v1", "services", Some("default"), json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"type": "ClusterIP", "clusterIP": "10.43.0.1", "clusterIPs": ["10.43.0.1"],
-                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}
-        })),
-        ("node.k8s.io", "v1", "runtimeclasses", None, json!({
-            "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-            "metadata": {"name": "wasmtime"}, "handler": "wasmtime"
-        })),
+        (
+            "",
+            "v1",
+            "services",
+            Some("default"),
+            json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"type": "ClusterIP", "clusterIP": "10.43.0.1", "clusterIPs": ["10.43.0.1"],
+                         "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}
+            }),
+        ),
+        (
+            "node.k8s.io",
+            "v1",
+            "runtimeclasses",
+            None,
+            json!({
+                "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                "metadata": {"name": "wasmtime"}, "handler": "wasmtime"
+            }),
+        ),
     ]
 }
 
 /// Creates the first-start objects that do not exist yet.
 pub async fn ensure<S: Store>(api: &Arc<Api<S>>) -> Result<(), ApiError> {
     let mut headers = HeaderMap::new();
-    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     for (group, version, resource, namespace, obj) in first_start_objects() {
         let res = api
             .registry()
             .get(group, version, resource)
             .ok_or_else(|| ApiError::internal(format!("{resource} is not a served resource")))?;
         let key = res.object_key(namespace, obj["metadata"]["name"].as_str().unwrap_or(""));
-        if api.store.get(&key).await.map_err(|e| ApiError::internal(e.to_string()))?.is_some() {
+        if api
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .is_some()
+        {
             continue;
         }
         let ctx = Ctx {
@@ -64,7 +92,11 @@ pub async fn ensure<S: Store>(api: &Arc<Api<S>>) -> Result<(), ApiError> {
             query: Default::default(),
             headers: headers.clone(),
             body: Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
-            user: User { name: "system:apiserver".into(), uid: String::new(), groups: vec!["system:masters".into()] },
+            user: User {
+                name: "system:apiserver".into(),
+                uid: String::new(),
+                groups: vec!["system:masters".into()],
+            },
         };
         match create::create(api, &ctx).await {
             Ok(_) => {}

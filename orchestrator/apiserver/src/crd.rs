@@ -6,7 +6,9 @@
 //! creates a CRD and then one of its objects does not race the server.
 
 use serde_json::{Value, json};
-use skiff_api::registry::{Origin, PrinterColumn, Resource, STANDARD_VERBS, ScalePaths, Subresource};
+use skiff_api::registry::{
+    Origin, PrinterColumn, Resource, STANDARD_VERBS, ScalePaths, Subresource,
+};
 use skiff_api::status::{ApiError, Cause};
 use skiff_store::{ListOptions, Store};
 
@@ -33,34 +35,54 @@ pub fn prepare(crd: &mut Value) -> Result<(), ApiError> {
     let plural = s(crd, "/spec/names/plural");
     let mut errors = Vec::new();
     if name != format!("{plural}.{group}") {
-        errors.push(invalid("metadata.name", format!(
-            "Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
-        )));
+        errors.push(invalid(
+            "metadata.name",
+            format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"),
+        ));
     }
     if !group.contains('.') {
-        errors.push(invalid("spec.group", format!(
-            "Invalid value: \"{group}\": should be a domain with at least one dot"
-        )));
+        errors.push(invalid(
+            "spec.group",
+            format!("Invalid value: \"{group}\": should be a domain with at least one dot"),
+        ));
     }
     if s(crd, "/spec/names/kind").is_empty() {
         errors.push(invalid("spec.names.kind", "Required value".into()));
     }
     if !matches!(s(crd, "/spec/scope"), "Namespaced" | "Cluster") {
-        errors.push(invalid("spec.scope", format!(
-            "Unsupported value: \"{}\": supported values: \"Cluster\", \"Namespaced\"",
-            s(crd, "/spec/scope")
-        )));
+        errors.push(invalid(
+            "spec.scope",
+            format!(
+                "Unsupported value: \"{}\": supported values: \"Cluster\", \"Namespaced\"",
+                s(crd, "/spec/scope")
+            ),
+        ));
     }
-    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if versions.is_empty() {
-        errors.push(invalid("spec.versions", "Invalid value: null: must have exactly one version marked as storage version".into()));
+        errors.push(invalid(
+            "spec.versions",
+            "Invalid value: null: must have exactly one version marked as storage version".into(),
+        ));
     }
-    let storage: Vec<&str> = versions.iter().filter(|v| v["storage"] == true).map(|v| s(v, "/name")).collect();
+    let storage: Vec<&str> = versions
+        .iter()
+        .filter(|v| v["storage"] == true)
+        .map(|v| s(v, "/name"))
+        .collect();
     if !versions.is_empty() && storage.len() != 1 {
-        errors.push(invalid("spec.versions", format!(
-            "Invalid value: {}: must have exactly one version marked as storage version",
-            serde_json::to_string(&versions.iter().map(|v| s(v, "/name")).collect::<Vec<_>>()).unwrap_or_default()
-        )));
+        errors.push(invalid(
+            "spec.versions",
+            format!(
+                "Invalid value: {}: must have exactly one version marked as storage version",
+                serde_json::to_string(&versions.iter().map(|v| s(v, "/name")).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            ),
+        ));
     }
     for (i, v) in versions.iter().enumerate() {
         if let Some(schema) = v.pointer("/schema/openAPIV3Schema") {
@@ -75,14 +97,23 @@ pub fn prepare(crd: &mut Value) -> Result<(), ApiError> {
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::invalid("apiextensions.k8s.io", "CustomResourceDefinition", &name, errors));
+        return Err(ApiError::invalid(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            &name,
+            errors,
+        ));
     }
     let now = objects::now();
-    let mut stored: Vec<Value> = crd.pointer("/status/storedVersions").and_then(Value::as_array).cloned().unwrap_or_default();
-    if let Some(sv) = storage.first() {
-        if !stored.iter().any(|x| x == sv) {
-            stored.push((*sv).into());
-        }
+    let mut stored: Vec<Value> = crd
+        .pointer("/status/storedVersions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(sv) = storage.first()
+        && !stored.iter().any(|x| x == sv)
+    {
+        stored.push((*sv).into());
     }
     crd["status"] = json!({
         "conditions": [
@@ -99,9 +130,20 @@ pub fn prepare(crd: &mut Value) -> Result<(), ApiError> {
 pub fn resources(crd: &Value) -> Vec<Resource> {
     let name = objects::name(crd).to_owned();
     let strings = |p: &str| -> Vec<String> {
-        crd.pointer(p).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+        crd.pointer(p)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     versions
         .iter()
         .filter(|v| v["served"] != false)
@@ -114,16 +156,26 @@ pub fn resources(crd: &Value) -> Vec<Resource> {
                 subresources.push(Subresource::Scale(ScalePaths {
                     spec_replicas: s(sc, "/specReplicasPath").to_owned(),
                     status_replicas: s(sc, "/statusReplicasPath").to_owned(),
-                    label_selector: Some(s(sc, "/labelSelectorPath")).filter(|p| !p.is_empty()).map(str::to_owned),
+                    label_selector: Some(s(sc, "/labelSelectorPath"))
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned),
                 }));
             }
-            let printer_columns = v.pointer("/additionalPrinterColumns").and_then(Value::as_array).into_iter().flatten()
+            let printer_columns = v
+                .pointer("/additionalPrinterColumns")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
                 .map(|c| PrinterColumn {
                     name: s(c, "/name").to_owned(),
                     type_: s(c, "/type").to_owned(),
                     format: s(c, "/format").to_owned(),
                     description: s(c, "/description").to_owned(),
-                    priority: c.get("priority").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok()).unwrap_or(0),
+                    priority: c
+                        .get("priority")
+                        .and_then(Value::as_i64)
+                        .and_then(|p| i32::try_from(p).ok())
+                        .unwrap_or(0),
                     json_path: s(c, "/jsonPath").to_owned(),
                 })
                 .collect();
@@ -143,7 +195,10 @@ pub fn resources(crd: &Value) -> Vec<Resource> {
                 categories: strings("/spec/names/categories"),
                 subresources,
                 verbs: STANDARD_VERBS.iter().map(|x| (*x).to_owned()).collect(),
-                origin: Origin::Custom { crd: name.clone(), schema: v.pointer("/schema/openAPIV3Schema").cloned() },
+                origin: Origin::Custom {
+                    crd: name.clone(),
+                    schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                },
                 printer_columns,
                 storage_version: v["storage"] == true,
             }
@@ -169,7 +224,11 @@ pub fn establish<S: Store>(api: &Api<S>, crd: &Value) {
 /// Stops serving a CRD and deletes every object of it.
 pub async fn remove<S: Store>(api: &Api<S>, crd: &Value) {
     let name = objects::name(crd).to_owned();
-    let prefix = format!("/registry/{}/{}/", s(crd, "/spec/group"), s(crd, "/spec/names/plural"));
+    let prefix = format!(
+        "/registry/{}/{}/",
+        s(crd, "/spec/group"),
+        s(crd, "/spec/names/plural")
+    );
     api.update_registry(|reg| reg.remove_crd(&name));
     match api.store.list(&prefix, ListOptions::default()).await {
         Ok(page) => {
@@ -179,7 +238,9 @@ pub async fn remove<S: Store>(api: &Api<S>, crd: &Value) {
                 }
             }
         }
-        Err(e) => tracing::warn!(crd = %name, error = %e, "listing custom resources of a removed CRD"),
+        Err(e) => {
+            tracing::warn!(crd = %name, error = %e, "listing custom resources of a removed CRD")
+        }
     }
 }
 
@@ -187,7 +248,10 @@ pub async fn remove<S: Store>(api: &Api<S>, crd: &Value) {
 pub async fn load_all<S: Store>(api: &Api<S>) -> Result<(), skiff_store::StoreError> {
     let page = api
         .store
-        .list("/registry/apiextensions.k8s.io/customresourcedefinitions/", ListOptions::default())
+        .list(
+            "/registry/apiextensions.k8s.io/customresourcedefinitions/",
+            ListOptions::default(),
+        )
         .await?;
     for kv in page.items {
         match objects::decode(&kv) {

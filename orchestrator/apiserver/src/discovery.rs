@@ -94,7 +94,10 @@ pub fn group_list(reg: &Registry) -> Value {
 
 /// `/apis/<group>`.
 pub fn group(reg: &Registry, name: &str) -> Option<Value> {
-    let g = reg.groups().into_iter().find(|g| g.group == name && !name.is_empty())?;
+    let g = reg
+        .groups()
+        .into_iter()
+        .find(|g| g.group == name && !name.is_empty())?;
     let mut v = group_json(&g.group, &g.versions);
     v["kind"] = "APIGroup".into();
     v["apiVersion"] = "v1".into();
@@ -139,8 +142,14 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
             resources.push(e);
         }
     }
-    let gv = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 fn discovery_resource(r: &Resource) -> Value {
@@ -183,7 +192,11 @@ pub fn aggregated_list(reg: &Registry, core: bool, version: &str) -> Value {
                 .versions
                 .iter()
                 .map(|v| {
-                    let resources: Vec<Value> = reg.group_version(&g.group, v).iter().map(|r| discovery_resource(r)).collect();
+                    let resources: Vec<Value> = reg
+                        .group_version(&g.group, v)
+                        .iter()
+                        .map(|r| discovery_resource(r))
+                        .collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
@@ -211,7 +224,12 @@ mod tests {
     fn core_resource_list_has_subresources() {
         let reg = Registry::builtin();
         let list = resource_list(&reg, "", "v1").expect("core");
-        let names: Vec<&str> = list["resources"].as_array().expect("list").iter().filter_map(|r| r["name"].as_str()).collect();
+        let names: Vec<&str> = list["resources"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
         assert!(names.contains(&"pods"));
         assert!(names.contains(&"pods/status"));
         assert!(names.contains(&"namespaces/finalize"));
@@ -221,10 +239,21 @@ mod tests {
     #[test]
     fn aggregated_is_chosen_from_accept() {
         let mut h = HeaderMap::new();
-        h.insert(http::header::ACCEPT, "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json".parse().expect("hdr"));
+        h.insert(
+            http::header::ACCEPT,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+                .parse()
+                .expect("hdr"),
+        );
         assert_eq!(aggregated(&h), Some("v2"));
         let reg = Registry::builtin();
         let doc = aggregated_list(&reg, false, "v2");
-        assert!(doc["items"].as_array().expect("items").iter().any(|g| g["metadata"]["name"] == "apps"));
+        assert!(
+            doc["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|g| g["metadata"]["name"] == "apps")
+        );
     }
 }

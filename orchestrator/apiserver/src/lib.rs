@@ -20,12 +20,14 @@
 //! ```
 
 pub mod admit;
+pub mod alloc;
 pub mod auth;
 pub mod body;
 mod bootstrap;
 pub mod crd;
 pub mod discovery;
 pub mod handlers;
+pub mod kinds;
 pub mod negotiate;
 pub mod objects;
 pub mod pki;

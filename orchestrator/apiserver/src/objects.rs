@@ -50,13 +50,19 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
     meta(obj)
         .get("finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Whether `metadata.deletionTimestamp` is set.
 pub fn is_deleting(obj: &Value) -> bool {
-    meta(obj).get("deletionTimestamp").is_some_and(|v| !v.is_null())
+    meta(obj)
+        .get("deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
 }
 
 /// `metadata.resourceVersion` as a revision, if set and numeric.
@@ -74,13 +80,17 @@ pub fn resource_version(obj: &Value) -> Result<Option<Revision>, ApiError> {
 /// Parses a resourceVersion string.
 pub fn parse_revision(s: &str) -> Result<Revision, ApiError> {
     s.parse().map_err(|_| {
-        ApiError::bad_request(format!("resourceVersion: Invalid value: \"{s}\": must be a number"))
+        ApiError::bad_request(format!(
+            "resourceVersion: Invalid value: \"{s}\": must be a number"
+        ))
     })
 }
 
 /// The current time as Kubernetes writes timestamps (RFC 3339, seconds).
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Decodes a stored value and puts its revision back.
@@ -90,6 +100,24 @@ pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
     })?;
     set_revision(&mut obj, kv.mod_revision);
     Ok(obj)
+}
+
+/// Decodes a stored object as `res` serves it: one storage serves every
+/// version of a custom resource (conversion strategy None), so the object
+/// takes the apiVersion it is read through.
+pub fn decode_for(res: &skiff_api::registry::Resource, kv: &KeyValue) -> Result<Value, ApiError> {
+    let mut obj = decode(kv)?;
+    as_version(res, &mut obj);
+    Ok(obj)
+}
+
+/// Sets the apiVersion of a custom resource to the one `res` serves.
+pub fn as_version(res: &skiff_api::registry::Resource, obj: &mut Value) {
+    if matches!(res.origin, skiff_api::registry::Origin::Custom { .. })
+        && let Some(o) = obj.as_object_mut()
+    {
+        o.insert("apiVersion".into(), Value::String(res.api_version()));
+    }
 }
 
 /// Sets `metadata.resourceVersion`.

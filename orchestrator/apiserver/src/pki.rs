@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use rand::RngCore;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
 
 /// Errors creating or loading TLS material.
 #[derive(Debug, thiserror::Error)]
@@ -49,16 +51,28 @@ pub struct Pki {
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
-    std::fs::read_to_string(path).map_err(|source| PkiError::Io { path: path.to_owned(), source })
+    std::fs::read_to_string(path).map_err(|source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Writes a file readable by its owner only (keys and tokens).
 pub fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |source| PkiError::Io { path: path.to_owned(), source };
+    let io = |source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
     f.write_all(contents.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
@@ -67,8 +81,14 @@ pub fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
 fn ca_params() -> Result<CertificateParams, rcgen::Error> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "skiff-ca");
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "skiff-ca");
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     Ok(params)
 }
 
@@ -76,7 +96,10 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
 ///
 /// `sans` are the names and addresses the serving certificate is valid for.
 pub fn ensure(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
-    std::fs::create_dir_all(dir).map_err(|source| PkiError::Io { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
     let (ca_crt, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
     let (srv_crt, srv_key) = (dir.join("server.crt"), dir.join("server.key"));
     let token_path = dir.join("admin.token");
@@ -95,14 +118,18 @@ pub fn ensure(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
         // from the key, so it matches the stored CA certificate.
         let issuer = Issuer::new(ca_params()?, ca_key_pair);
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, "skiff-apiserver");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "skiff-apiserver");
         params.use_authority_key_identifier_extension = true;
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         for san in sans {
-            params.subject_alt_names.push(match san.parse::<std::net::IpAddr>() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(san.clone().try_into()?),
-            });
+            params
+                .subject_alt_names
+                .push(match san.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => SanType::DnsName(san.clone().try_into()?),
+                });
         }
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &issuer)?;
@@ -128,15 +155,23 @@ pub fn ensure(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
 pub fn server_config(pki: &Pki) -> Result<rustls::ServerConfig, PkiError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|_| PkiError::Pem { path: "server.crt".into(), what: "certificate" })?;
-    let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes())
-        .map_err(|_| PkiError::Pem { path: "server.key".into(), what: "private key" })?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|_| PkiError::Pem {
+                path: "server.crt".into(),
+                what: "certificate",
+            })?;
+    let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).map_err(|_| PkiError::Pem {
+        path: "server.key".into(),
+        what: "private key",
+    })?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
 }

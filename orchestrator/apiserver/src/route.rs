@@ -109,8 +109,7 @@ pub fn parse(path: &str) -> Option<Target> {
         _ => return None,
     };
     // `/api/v1/namespaces/<ns>/status` has the namespace as the object.
-    let (namespace, resource, name, subresource) = match (namespace, resource, name, subresource)
-    {
+    let (namespace, resource, name, subresource) = match (namespace, resource, name, subresource) {
         (Some(ns), sub @ ("status" | "finalize"), None, None) => {
             (None, "namespaces", Some(ns), Some(sub.to_owned()))
         }

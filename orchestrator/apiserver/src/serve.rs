@@ -114,12 +114,18 @@ impl Server {
 /// binds the listener and serves until stopped.
 pub async fn start(cfg: Config) -> Result<Server, ServerError> {
     let dir = cfg.data_dir.clone();
-    std::fs::create_dir_all(&dir).map_err(|source| ServerError::DataDir { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| ServerError::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
     let store_cfg = cfg.store.clone();
     let db = dir.join("state.redb");
     let store = tokio::task::spawn_blocking(move || RedbStore::open(&db, store_cfg))
         .await
-        .map_err(|e| ServerError::DataDir { path: dir.clone(), source: std::io::Error::other(e) })??;
+        .map_err(|e| ServerError::DataDir {
+            path: dir.clone(),
+            source: std::io::Error::other(e),
+        })??;
     let host = hostname();
     let mut sans = vec![
         "localhost".to_owned(),
@@ -139,29 +145,56 @@ pub async fn start(cfg: Config) -> Result<Server, ServerError> {
     let pki = pki::ensure(&dir.join("tls"), &sans)?;
     let tokens = dir.join("tokens.csv");
     if !tokens.exists() {
-        pki::write_private(&tokens, &format!("{},admin,admin,\"system:masters\"\n", pki.admin_token))?;
+        pki::write_private(
+            &tokens,
+            &format!("{},admin,admin,\"system:masters\"\n", pki.admin_token),
+        )?;
     }
     let auth = Authenticator::from_file(&tokens)?;
     let api = Arc::new(Api::new(store, auth, cfg.limits.clone()));
     crd::load_all(&api).await?;
-    bootstrap::ensure(&api).await.map_err(ServerError::Bootstrap)?;
+    crate::alloc::repair(&api).await?;
+    bootstrap::ensure(&api)
+        .await
+        .map_err(ServerError::Bootstrap)?;
     let tls = Arc::new(pki::server_config(&pki)?);
     let listener = TcpListener::bind(cfg.listen)
         .await
-        .map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
-    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
-    let server_host = if cfg.listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { cfg.listen.ip().to_string() };
+        .map_err(|source| ServerError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    let server_host = if cfg.listen.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        cfg.listen.ip().to_string()
+    };
     let server_url = match local_addr {
-        SocketAddr::V6(_) if server_host.contains(':') => format!("https://[{server_host}]:{}", local_addr.port()),
+        SocketAddr::V6(_) if server_host.contains(':') => {
+            format!("https://[{server_host}]:{}", local_addr.port())
+        }
         _ => format!("https://{server_host}:{}", local_addr.port()),
     };
     let kubeconfig = dir.join("kubeconfig.yaml");
-    pki::write_private(&kubeconfig, &pki::kubeconfig(&server_url, &pki.ca_pem, "admin", &pki.admin_token))?;
+    pki::write_private(
+        &kubeconfig,
+        &pki::kubeconfig(&server_url, &pki.ca_pem, "admin", &pki.admin_token),
+    )?;
     let app = router(api.clone());
     let (shutdown, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, tls, app, rx));
     tracing::info!(%local_addr, kubeconfig = %kubeconfig.display(), "API server ready");
-    Ok(Server { local_addr, kubeconfig, api, shutdown, task })
+    Ok(Server {
+        local_addr,
+        kubeconfig,
+        api,
+        shutdown,
+        task,
+    })
 }
 
 fn hostname() -> String {
@@ -172,7 +205,12 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-async fn accept_loop(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -197,8 +235,12 @@ async fn accept_loop(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app:
                 }
             };
             let svc = hyper_util::service::TowerToHyperService::new(app);
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            if let Err(e) = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), svc).await {
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), svc)
+                .await
+            {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -210,7 +252,10 @@ async fn accept_loop(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app:
 pub fn router<S: Store>(api: Arc<Api<S>>) -> Router {
     use axum::routing::get;
     Router::new()
-        .route("/version", get(|| async { json_response(StatusCode::OK, &discovery::version()) }))
+        .route(
+            "/version",
+            get(|| async { json_response(StatusCode::OK, &discovery::version()) }),
+        )
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
         .route("/readyz", get(ok))
@@ -218,7 +263,10 @@ pub fn router<S: Store>(api: Arc<Api<S>>) -> Router {
         .route("/openapi/v3", get(openapi_v3_index::<S>))
         .route("/openapi/v3/{*gv}", get(openapi_v3::<S>))
         .fallback(resources::<S>)
-        .layer(middleware::from_fn_with_state(api.clone(), authenticate::<S>))
+        .layer(middleware::from_fn_with_state(
+            api.clone(),
+            authenticate::<S>,
+        ))
         .with_state(api)
 }
 
@@ -231,7 +279,11 @@ fn is_public(path: &str) -> bool {
     matches!(path, "/healthz" | "/livez" | "/readyz" | "/version")
 }
 
-async fn authenticate<S: Store>(State(api): State<Arc<Api<S>>>, mut req: Request, next: Next) -> Response {
+async fn authenticate<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     match api.auth.authenticate(req.headers()) {
         Some(user) => {
             req.extensions_mut().insert(user);
@@ -242,11 +294,21 @@ async fn authenticate<S: Store>(State(api): State<Arc<Api<S>>>, mut req: Request
     }
 }
 
-async fn openapi_v2<S: Store>(State(api): State<Arc<Api<S>>>, headers: http::HeaderMap) -> Response {
+async fn openapi_v2<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    headers: http::HeaderMap,
+) -> Response {
     // Older clients ask for v2 only in gnostic protobuf, which Skiff does
     // not produce; a 406 makes them go without it (or use v3).
-    let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !accept.is_empty() && !accept.split(',').any(|a| a.contains("json") || a.trim().starts_with("*/*")) {
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !accept.is_empty()
+        && !accept
+            .split(',')
+            .any(|a| a.contains("json") || a.trim().starts_with("*/*"))
+    {
         return error_response(&ApiError::new(
             skiff_api::status::Reason::NotAcceptable,
             "/openapi/v2 is served as application/json only",
@@ -259,7 +321,10 @@ async fn openapi_v3_index<S: Store>(State(api): State<Arc<Api<S>>>) -> Response 
     cached_json(&api, "v3", |reg| Some(skiff_api::openapi::v3_index(reg)))
 }
 
-async fn openapi_v3<S: Store>(State(api): State<Arc<Api<S>>>, axum::extract::Path(gv): axum::extract::Path<String>) -> Response {
+async fn openapi_v3<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    axum::extract::Path(gv): axum::extract::Path<String>,
+) -> Response {
     let parts: Vec<&str> = gv.split('/').collect();
     let (group, version) = match parts.as_slice() {
         ["api", v] => ("", *v),
@@ -267,16 +332,27 @@ async fn openapi_v3<S: Store>(State(api): State<Arc<Api<S>>>, axum::extract::Pat
         _ => return error_response(&ApiError::no_route()),
     };
     let (group, version) = (group.to_owned(), version.to_owned());
-    cached_json(&api, &format!("v3/{gv}"), move |reg| skiff_api::openapi::v3_group_version(reg, &group, &version))
+    cached_json(&api, &format!("v3/{gv}"), move |reg| {
+        skiff_api::openapi::v3_group_version(reg, &group, &version)
+    })
 }
 
-fn cached_json<S: Store>(api: &Api<S>, key: &str, make: impl FnOnce(&skiff_api::registry::Registry) -> Option<Value>) -> Response {
-    let bytes = match api.cached(key, || make(&api.registry()).map(|v| Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))) {
+fn cached_json<S: Store>(
+    api: &Api<S>,
+    key: &str,
+    make: impl FnOnce(&skiff_api::registry::Registry) -> Option<Value>,
+) -> Response {
+    let bytes = match api.cached(key, || {
+        make(&api.registry()).map(|v| Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
+    }) {
         Some(b) => b,
         None => return error_response(&ApiError::no_route()),
     };
     let mut r = Response::new(Body::from(bytes));
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -320,11 +396,15 @@ async fn drain(mut body: Body, max: usize) {
 /// Discovery under `/api` and `/apis`, and every resource request.
 async fn resources<S: Store>(State(api): State<Arc<Api<S>>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let user = parts.extensions.get::<User>().cloned().unwrap_or_else(|| User {
-        name: "system:anonymous".into(),
-        uid: String::new(),
-        groups: vec!["system:unauthenticated".into()],
-    });
+    let user = parts
+        .extensions
+        .get::<User>()
+        .cloned()
+        .unwrap_or_else(|| User {
+            name: "system:anonymous".into(),
+            uid: String::new(),
+            groups: vec!["system:unauthenticated".into()],
+        });
     let path = parts.uri.path().trim_end_matches('/').to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if parts.method == http::Method::GET {
@@ -343,14 +423,19 @@ async fn resources<S: Store>(State(api): State<Arc<Api<S>>>, req: Request) -> Re
         if let Some(doc) = doc {
             let mut r = json_response(StatusCode::OK, &doc);
             if let (Some(v), ["api" | "apis"]) = (agg, segments.as_slice()) {
-                let ct = format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList");
+                let ct = format!(
+                    "application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
+                );
                 if let Ok(h) = HeaderValue::from_str(&ct) {
                     r.headers_mut().insert(http::header::CONTENT_TYPE, h);
                 }
             }
             return r;
         }
-        if matches!(segments.as_slice(), ["api" | "apis"] | ["api", _] | ["apis", _] | ["apis", _, _]) {
+        if matches!(
+            segments.as_slice(),
+            ["api" | "apis"] | ["api", _] | ["apis", _] | ["apis", _, _]
+        ) {
             return error_response(&ApiError::no_route());
         }
     }

@@ -73,12 +73,24 @@ impl<S: Store> Api<S> {
         let mut next = (**guard).clone();
         f(&mut next);
         *guard = Arc::new(next);
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// A document derived from the registry, computed once per registry change.
-    pub fn cached(&self, key: &str, make: impl FnOnce() -> Option<bytes::Bytes>) -> Option<bytes::Bytes> {
-        if let Some(b) = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key) {
+    pub fn cached(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> Option<bytes::Bytes>,
+    ) -> Option<bytes::Bytes> {
+        if let Some(b) = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+        {
             return Some(b.clone());
         }
         let b = make()?;
@@ -98,7 +110,7 @@ impl<S: Store> Api<S> {
     ) -> Result<(Value, KeyValue), ApiError> {
         let key = res.object_key(namespace, name);
         match self.store.get(&key).await {
-            Ok(Some(kv)) => Ok((objects::decode(&kv)?, kv)),
+            Ok(Some(kv)) => Ok((objects::decode_for(res, &kv)?, kv)),
             Ok(None) => Err(ApiError::not_found(&res.group, &res.plural, name)),
             Err(e) => Err(store_error(res, name, e)),
         }
@@ -116,7 +128,9 @@ impl<S: Store> Api<S> {
                         "",
                         "namespaces",
                         namespace,
-                        &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+                        &format!(
+                            "unable to create new content in namespace {namespace} because it is being terminated"
+                        ),
                     ))
                 } else {
                     Ok(())
@@ -132,9 +146,7 @@ impl<S: Store> Api<S> {
 pub fn store_error(res: &Resource, name: &str, e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound { .. } => ApiError::not_found(&res.group, &res.plural, name),
-        StoreError::AlreadyExists { .. } => {
-            ApiError::already_exists(&res.group, &res.plural, name)
-        }
+        StoreError::AlreadyExists { .. } => ApiError::already_exists(&res.group, &res.plural, name),
         StoreError::Conflict { .. } => {
             ApiError::conflict(&res.group, &res.plural, name, ApiError::MODIFIED)
         }
@@ -143,7 +155,9 @@ pub fn store_error(res: &Resource, name: &str, e: StoreError) -> ApiError {
             Reason::Timeout,
             format!("Too large resource version: {requested}, current: {current}"),
         ),
-        StoreError::Closed => ApiError::new(Reason::ServiceUnavailable, "the store is shutting down"),
+        StoreError::Closed => {
+            ApiError::new(Reason::ServiceUnavailable, "the store is shutting down")
+        }
         other => {
             tracing::error!(error = %other, "store failure");
             ApiError::internal(other.to_string())

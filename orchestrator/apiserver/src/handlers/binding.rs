@@ -22,7 +22,10 @@ pub async fn bind<S: Store>(api: &super::Api<S>, ctx: &Ctx) -> Result<Response, 
         .to_owned();
     let name = ctx.name().to_owned();
     write(api, ctx, Part::Main, None, |pod| {
-        let current = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        let current = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !current.is_empty() {
             return Err(ApiError::conflict(
                 "",
@@ -32,7 +35,12 @@ pub async fn bind<S: Store>(api: &super::Api<S>, ctx: &Ctx) -> Result<Response, 
             ));
         }
         if objects::is_deleting(pod) {
-            return Err(ApiError::conflict("", "pods", &name, "pod is being deleted, cannot be assigned to a host"));
+            return Err(ApiError::conflict(
+                "",
+                "pods",
+                &name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
         }
         let mut next = pod.clone();
         next["spec"]["nodeName"] = node.clone().into();
@@ -61,7 +69,10 @@ pub async fn bind<S: Store>(api: &super::Api<S>, ctx: &Ctx) -> Result<Response, 
 /// the answer says so plainly.
 pub async fn log<S: Store>(api: &super::Api<S>, ctx: &Ctx) -> Result<Response, ApiError> {
     let (pod, _) = api.read(&ctx.res, ctx.ns(), ctx.name()).await?;
-    let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if node.is_empty() {
         return Err(ApiError::bad_request(format!(
             "pod {} does not have a host assigned",
@@ -70,6 +81,9 @@ pub async fn log<S: Store>(api: &super::Api<S>, ctx: &Ctx) -> Result<Response, A
     }
     Err(ApiError::new(
         Reason::ServiceUnavailable,
-        format!("logs of pod {} are served by the node agent on {node}, which this server cannot reach yet", ctx.name()),
+        format!(
+            "logs of pod {} are served by the node agent on {node}, which this server cannot reach yet",
+            ctx.name()
+        ),
     ))
 }

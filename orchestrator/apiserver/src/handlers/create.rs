@@ -10,7 +10,7 @@ use skiff_store::Store;
 use super::{Ctx, object_response, with_warnings};
 use crate::admit::{admit, check_type};
 use crate::state::{Api, store_error};
-use crate::{body, crd, objects};
+use crate::{body, kinds, objects};
 
 /// Characters Kubernetes uses for generated name suffixes (no vowels, so no
 /// words, and no look-alike digits).
@@ -21,7 +21,10 @@ pub async fn create<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiEr
     let mut obj = body::object(&ctx.headers, &ctx.body)?;
     let (obj, warnings) = prepare_create(api, ctx, &mut obj).await?;
     let created = store_create(api, ctx, obj).await?;
-    Ok(with_warnings(object_response(ctx, StatusCode::CREATED, created)?, &warnings))
+    Ok(with_warnings(
+        object_response(ctx, StatusCode::CREATED, created)?,
+        &warnings,
+    ))
 }
 
 /// Everything create does before the store: shared with apply-as-create.
@@ -49,35 +52,42 @@ pub async fn prepare_create<S: Store>(
     } else {
         meta.remove("namespace");
     }
-    let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
-    if name.is_empty() {
-        if let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
-            if !prefix.is_empty() {
-                let mut rng = rand::rng();
-                let suffix: String = (0..5)
-                    .map(|_| char::from(SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())]))
-                    .collect();
-                meta.insert("name".into(), format!("{prefix}{suffix}").into());
-            }
-        }
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if name.is_empty()
+        && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
+        && !prefix.is_empty()
+    {
+        let mut rng = rand::rng();
+        let suffix: String = (0..5)
+            .map(|_| char::from(SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())]))
+            .collect();
+        meta.insert("name".into(), format!("{prefix}{suffix}").into());
     }
     // Server-owned metadata: whatever the client sent is replaced.
     meta.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
     meta.insert("creationTimestamp".into(), objects::now().into());
     meta.insert("generation".into(), 1.into());
-    for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+    for f in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
         meta.remove(f);
     }
-    if res.has_status() && !keeps_status_on_create(&res.group, &res.kind) {
-        if let Some(o) = obj.as_object_mut() {
-            o.remove("status");
-        }
+    if res.has_status()
+        && !keeps_status_on_create(&res.group, &res.kind)
+        && let Some(o) = obj.as_object_mut()
+    {
+        o.remove("status");
     }
     let warnings = admit(res, obj, ctx.field_validation()?, true)?;
     initial_status(&res.group, &res.kind, obj);
-    if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
-        crd::prepare(obj)?;
-    }
+    kinds::prepare(res, obj)?;
     if let Some(ns) = objects::namespace(obj) {
         api.check_namespace(ns).await?;
     }
@@ -85,25 +95,38 @@ pub async fn prepare_create<S: Store>(
 }
 
 /// Stores a prepared object (unless dry run) and returns it as stored.
-pub async fn store_create<S: Store>(api: &Api<S>, ctx: &Ctx, mut obj: Value) -> Result<Value, ApiError> {
+pub async fn store_create<S: Store>(
+    api: &Api<S>,
+    ctx: &Ctx,
+    mut obj: Value,
+) -> Result<Value, ApiError> {
     let res = &ctx.res;
     let name = objects::name(&obj).to_owned();
     let key = res.object_key(objects::namespace(&obj), &name);
-    if ctx.dry_run()? {
-        if api.store.get(&key).await.map_err(|e| store_error(res, &name, e))?.is_some() {
-            return Err(ApiError::already_exists(&res.group, &res.plural, &name));
-        }
+    let dry_run = ctx.dry_run()?;
+    if api
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| store_error(res, &name, e))?
+        .is_some()
+    {
+        // Checked first so a duplicate does not consume allocations.
+        return Err(ApiError::already_exists(&res.group, &res.plural, &name));
+    }
+    let reserved = kinds::before_create(api, res, &mut obj, dry_run).await?;
+    if dry_run {
         return Ok(obj);
     }
-    let kv = api
-        .store
-        .create(&key, objects::encode(&obj))
-        .await
-        .map_err(|e| store_error(res, &name, e))?;
+    let kv = match api.store.create(&key, objects::encode(&obj)).await {
+        Ok(kv) => kv,
+        Err(e) => {
+            kinds::abort(api, reserved).await;
+            return Err(store_error(res, &name, e));
+        }
+    };
     objects::set_revision(&mut obj, kv.mod_revision);
-    if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
-        crd::establish(api, &obj);
-    }
+    kinds::after_write(api, res, None, &obj).await;
     Ok(obj)
 }
 

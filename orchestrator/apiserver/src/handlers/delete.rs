@@ -14,7 +14,7 @@ use skiff_store::{ListOptions, Store};
 use super::update::{Part, write};
 use super::{Ctx, json_response, list};
 use crate::state::{Api, store_error};
-use crate::{body, crd, objects};
+use crate::{body, kinds, objects};
 
 /// DeleteOptions from the body and query.
 #[derive(Debug, Default)]
@@ -30,18 +30,27 @@ fn options(ctx: &Ctx) -> Result<Options, ApiError> {
     if !ctx.body.is_empty() {
         let b = body::parse(&body::content_type(&ctx.headers), &ctx.body)?;
         o.grace = b.get("gracePeriodSeconds").and_then(Value::as_i64);
-        o.uid = b.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned);
+        o.uid = b
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         o.resource_version = b
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        o.propagation = b.get("propagationPolicy").and_then(Value::as_str).map(str::to_owned);
+        o.propagation = b
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if b.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
             o.propagation = Some("Orphan".into());
         }
     }
     if let Some(g) = ctx.q("gracePeriodSeconds") {
-        o.grace = Some(g.parse().map_err(|_| ApiError::bad_request("gracePeriodSeconds must be an integer"))?);
+        o.grace = Some(
+            g.parse()
+                .map_err(|_| ApiError::bad_request("gracePeriodSeconds must be an integer"))?,
+        );
     }
     if let Some(p) = ctx.q("propagationPolicy") {
         o.propagation = Some(p.to_owned());
@@ -66,7 +75,9 @@ pub async fn delete<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiEr
 pub async fn evict<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiError> {
     let eviction = body::object(&ctx.headers, &ctx.body)?;
     let opts = Options {
-        grace: eviction.pointer("/deleteOptions/gracePeriodSeconds").and_then(Value::as_i64),
+        grace: eviction
+            .pointer("/deleteOptions/gracePeriodSeconds")
+            .and_then(Value::as_i64),
         ..Options::default()
     };
     delete_one(api, ctx, ctx.name(), &opts).await?;
@@ -110,25 +121,40 @@ pub async fn delete_collection<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Resp
     ))
 }
 
-async fn delete_one<S: Store>(api: &Api<S>, ctx: &Ctx, name: &str, opts: &Options) -> Result<Value, ApiError> {
+async fn delete_one<S: Store>(
+    api: &Api<S>,
+    ctx: &Ctx,
+    name: &str,
+    opts: &Options,
+) -> Result<Value, ApiError> {
     let res = &ctx.res;
     let (current, kv) = api.read(res, ctx.ns(), name).await?;
     let meta = objects::meta(&current);
     if let Some(uid) = &opts.uid {
         let actual = meta.get("uid").and_then(Value::as_str).unwrap_or("");
         if uid != actual {
-            return Err(ApiError::conflict(&res.group, &res.plural, name, &format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
-            )));
+            return Err(ApiError::conflict(
+                &res.group,
+                &res.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                ),
+            ));
         }
     }
-    if let Some(rv) = &opts.resource_version {
-        if *rv != kv.mod_revision.to_string() {
-            return Err(ApiError::conflict(&res.group, &res.plural, name, &format!(
+    if let Some(rv) = &opts.resource_version
+        && *rv != kv.mod_revision.to_string()
+    {
+        return Err(ApiError::conflict(
+            &res.group,
+            &res.plural,
+            name,
+            &format!(
                 "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
                 kv.mod_revision
-            )));
-        }
+            ),
+        ));
     }
     let dry_run = ctx.dry_run()?;
     let mut finalizers = objects::finalizers(&current);
@@ -140,7 +166,10 @@ async fn delete_one<S: Store>(api: &Api<S>, ctx: &Ctx, name: &str, opts: &Option
     let grace = graceful_period(res.kind.as_str(), &current, opts.grace);
     let is_namespace = res.group.is_empty() && res.kind == "Namespace";
     let sub_ctx = Ctx {
-        target: crate::route::Target { name: Some(name.to_owned()), ..ctx.target.clone() },
+        target: crate::route::Target {
+            name: Some(name.to_owned()),
+            ..ctx.target.clone()
+        },
         res: ctx.res.clone(),
         query: ctx.query.clone(),
         headers: http::HeaderMap::new(),
@@ -155,11 +184,17 @@ async fn delete_one<S: Store>(api: &Api<S>, ctx: &Ctx, name: &str, opts: &Option
             let m = objects::meta_mut(&mut next);
             if !m.contains_key("deletionTimestamp") {
                 let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace.max(0));
-                m.insert("deletionTimestamp".into(), at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string().into());
+                m.insert(
+                    "deletionTimestamp".into(),
+                    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string().into(),
+                );
                 m.insert("deletionGracePeriodSeconds".into(), grace.max(0).into());
             }
             m.insert("finalizers".into(), json!(finalizers.clone()));
-            if m.get("finalizers").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+            if m.get("finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
                 m.remove("finalizers");
             }
             if is_namespace {
@@ -173,9 +208,7 @@ async fn delete_one<S: Store>(api: &Api<S>, ctx: &Ctx, name: &str, opts: &Option
     if dry_run {
         return Ok(current);
     }
-    if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
-        crd::remove(api, &current).await;
-    }
+    kinds::before_delete(api, res, &current).await;
     let gone = api
         .store
         .delete(&kv.key, Some(kv.mod_revision))
@@ -183,6 +216,7 @@ async fn delete_one<S: Store>(api: &Api<S>, ctx: &Ctx, name: &str, opts: &Option
         .map_err(|e| store_error(res, name, e))?;
     let mut obj = current;
     objects::set_revision(&mut obj, gone.mod_revision);
+    kinds::after_delete(api, res, &obj).await;
     Ok(obj)
 }
 
@@ -194,11 +228,20 @@ fn add(list: &mut Vec<String>, f: &str) {
 
 /// Seconds a pod on a node gets to stop; everything else goes at once.
 fn graceful_period(kind: &str, obj: &Value, asked: Option<i64>) -> i64 {
-    if kind != "Pod" || obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").is_empty() {
+    if kind != "Pod"
+        || obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+    {
         return 0;
     }
     // A pod that already finished needs no grace.
-    if matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed")) {
+    if matches!(
+        obj.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    ) {
         return 0;
     }
     asked.unwrap_or_else(|| {

@@ -61,15 +61,15 @@ impl Filter {
 
     /// Whether `obj` is selected.
     pub fn matches(&self, res: &Resource, obj: &Value) -> bool {
-        if let Some(l) = &self.labels {
-            if !l.matches_json(obj.pointer("/metadata/labels")) {
-                return false;
-            }
+        if let Some(l) = &self.labels
+            && !l.matches_json(obj.pointer("/metadata/labels"))
+        {
+            return false;
         }
-        if let Some(f) = &self.fields {
-            if !f.matches(&|field: &str| field_value(res, obj, field)) {
-                return false;
-            }
+        if let Some(f) = &self.fields
+            && !f.matches(&|field: &str| field_value(res, obj, field))
+        {
+            return false;
         }
         true
     }
@@ -89,11 +89,16 @@ fn encode_continue(rv: Revision, last_key: &str) -> String {
         rv,
         start: last_key.to_owned(),
     };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&c).unwrap_or_default())
 }
 
 fn decode_continue(token: &str, prefix: &str) -> Result<Continue, ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad())?;
@@ -115,14 +120,19 @@ pub async fn read_page<S: Store>(
     let res = &ctx.res;
     let prefix = res.collection_key(ctx.ns());
     let limit = match ctx.q("limit") {
-        Some(l) => Some(l.parse::<usize>().map_err(|_| ApiError::bad_request("limit must be a non-negative integer"))?)
-            .filter(|l| *l > 0),
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| ApiError::bad_request("limit must be a non-negative integer"))?,
+        )
+        .filter(|l| *l > 0),
         None => None,
     };
     let mut opts = ListOptions::default();
     if let Some(token) = ctx.q("continue") {
         if ctx.q("resourceVersion").is_some_and(|rv| rv != "0") {
-            return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
         }
         let c = decode_continue(token, &prefix)?;
         opts.revision = Some(c.rv);
@@ -165,7 +175,7 @@ pub async fn read_page<S: Store>(
         let mut last_key = None;
         for kv in &page.items {
             last_key = Some(kv.key.clone());
-            let obj = objects::decode(kv)?;
+            let obj = objects::decode_for(res, kv)?;
             if filter.matches(res, &obj) {
                 items.push(obj);
                 if limit.is_some_and(|l| items.len() >= l) {
@@ -177,7 +187,11 @@ pub async fn read_page<S: Store>(
         let Some(k) = last_key else {
             return Ok((items, rev, None, None));
         };
-        let served = page.items.iter().position(|kv| kv.key == k).map_or(0, |p| p + 1);
+        let served = page
+            .items
+            .iter()
+            .position(|kv| kv.key == k)
+            .map_or(0, |p| p + 1);
         let left = page.remaining + (page.items.len() - served);
         if limit.is_some_and(|l| items.len() >= l) {
             let token = (left > 0).then(|| encode_continue(rev, &k));

@@ -61,7 +61,10 @@ pub enum FieldValidation {
 impl Ctx {
     /// A query parameter.
     pub fn q(&self, key: &str) -> Option<&str> {
-        self.query.get(key).map(String::as_str).filter(|s| !s.is_empty())
+        self.query
+            .get(key)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// The namespace from the URL.
@@ -145,9 +148,7 @@ async fn route_and_run<S: Store>(
     }
     let query: HashMap<String, String> = uri
         .query()
-        .map(|q| {
-            url_pairs(q).collect()
-        })
+        .map(|q| url_pairs(q).collect())
         .unwrap_or_default();
     let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
     let verb = Verb::from_request(method, target.name.is_some(), watch)?;
@@ -172,7 +173,9 @@ async fn route_and_run<S: Store>(
         (Verb::Create, None) => create::create(api, &ctx).await,
         (Verb::Update, None) => update::update(api, &ctx, update::Part::Main).await,
         (Verb::Update, Some(Sub::Status)) => update::update(api, &ctx, update::Part::Status).await,
-        (Verb::Update, Some(Sub::Finalize)) => update::update(api, &ctx, update::Part::Finalize).await,
+        (Verb::Update, Some(Sub::Finalize)) => {
+            update::update(api, &ctx, update::Part::Finalize).await
+        }
         (Verb::Patch, None) => patch::patch(api, &ctx, update::Part::Main).await,
         (Verb::Patch, Some(Sub::Status)) => patch::patch(api, &ctx, update::Part::Status).await,
         (Verb::Delete, None) => delete::delete(api, &ctx).await,
@@ -197,7 +200,11 @@ async fn route_and_run<S: Store>(
             &format!(
                 "{}{}",
                 ctx.res.plural,
-                ctx.target.subresource.as_deref().map(|s| format!("/{s}")).unwrap_or_default()
+                ctx.target
+                    .subresource
+                    .as_deref()
+                    .map(|s| format!("/{s}"))
+                    .unwrap_or_default()
             ),
         )),
     }
@@ -233,15 +240,19 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn hex(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// A JSON response.
 pub fn json_response(code: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut r = (code, bytes).into_response();
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 

@@ -15,7 +15,11 @@ use crate::body::{self, PatchType};
 use crate::objects;
 
 /// PATCH.
-pub async fn patch<S: Store>(api: &super::Api<S>, ctx: &Ctx, part: Part) -> Result<Response, ApiError> {
+pub async fn patch<S: Store>(
+    api: &super::Api<S>,
+    ctx: &Ctx,
+    part: Part,
+) -> Result<Response, ApiError> {
     let kind = body::patch_type(&ctx.headers)?;
     let res = &ctx.res;
     if kind == PatchType::Strategic && matches!(res.origin, Origin::Custom { .. }) {
@@ -41,7 +45,10 @@ pub async fn patch<S: Store>(api: &super::Api<S>, ctx: &Ctx, part: Part) -> Resu
         apply_patch(kind, current, &ctx.body, &patch_doc, &meta)
     })
     .await?;
-    Ok(with_warnings(object_response(ctx, StatusCode::OK, obj)?, &warnings))
+    Ok(with_warnings(
+        object_response(ctx, StatusCode::OK, obj)?,
+        &warnings,
+    ))
 }
 
 fn apply_patch(
@@ -109,7 +116,10 @@ async fn apply<S: Store>(
         objects::meta_mut(&mut doc).insert("name".into(), ctx.name().into());
         let (obj, warnings) = create::prepare_create(api, ctx, &mut doc).await?;
         let created = create::store_create(api, ctx, obj).await?;
-        return Ok(with_warnings(object_response(ctx, StatusCode::CREATED, created)?, &warnings));
+        return Ok(with_warnings(
+            object_response(ctx, StatusCode::CREATED, created)?,
+            &warnings,
+        ));
     }
     let precondition = objects::resource_version(&doc).unwrap_or(None);
     let meta = match res.origin {
@@ -120,5 +130,8 @@ async fn apply<S: Store>(
         apply_patch(PatchType::Apply, current, &[], &doc, &meta)
     })
     .await?;
-    Ok(with_warnings(object_response(ctx, StatusCode::OK, obj)?, &warnings))
+    Ok(with_warnings(
+        object_response(ctx, StatusCode::OK, obj)?,
+        &warnings,
+    ))
 }

@@ -19,7 +19,11 @@ fn path(p: &str) -> Result<JsonPath, ApiError> {
 
 fn scale_of(obj: &Value, paths: &ScalePaths) -> Result<Value, ApiError> {
     let int_at = |p: &str| -> Result<i64, ApiError> {
-        Ok(path(p)?.eval(obj).first().and_then(|v| v.as_i64()).unwrap_or(0))
+        Ok(path(p)?
+            .eval(obj)
+            .first()
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0))
     };
     let selector = match &paths.label_selector {
         Some(p) => path(p)?
@@ -50,7 +54,11 @@ fn scale_of(obj: &Value, paths: &ScalePaths) -> Result<Value, ApiError> {
 }
 
 /// GET /scale.
-pub async fn get<S: Store>(api: &super::Api<S>, ctx: &Ctx, paths: &ScalePaths) -> Result<Response, ApiError> {
+pub async fn get<S: Store>(
+    api: &super::Api<S>,
+    ctx: &Ctx,
+    paths: &ScalePaths,
+) -> Result<Response, ApiError> {
     let (obj, _) = api.read(&ctx.res, ctx.ns(), ctx.name()).await?;
     Ok(json_response(StatusCode::OK, &scale_of(&obj, paths)?))
 }

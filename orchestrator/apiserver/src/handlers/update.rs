@@ -15,7 +15,7 @@ use skiff_store::{Store, StoreError};
 use super::{Ctx, object_response, with_warnings};
 use crate::admit::{admit, check_type};
 use crate::state::{Api, store_error};
-use crate::{body, crd, objects};
+use crate::{body, kinds, objects};
 
 /// Which part of the object a write may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +44,10 @@ pub async fn update<S: Store>(api: &Api<S>, ctx: &Ctx, part: Part) -> Result<Res
     }
     let precondition = objects::resource_version(&new)?;
     let (obj, warnings) = write(api, ctx, part, precondition, |_| Ok(new.clone())).await?;
-    Ok(with_warnings(object_response(ctx, StatusCode::OK, obj)?, &warnings))
+    Ok(with_warnings(
+        object_response(ctx, StatusCode::OK, obj)?,
+        &warnings,
+    ))
 }
 
 /// Reads the current object, computes the new one with `f`, and stores it.
@@ -62,28 +65,41 @@ pub async fn write<S: Store>(
     let name = ctx.name();
     for _ in 0..RETRIES {
         let (current, kv) = api.read(res, ctx.ns(), name).await?;
-        if let Some(rv) = precondition {
-            if rv != kv.mod_revision {
-                return Err(ApiError::conflict(&res.group, &res.plural, name, ApiError::MODIFIED));
-            }
+        if let Some(rv) = precondition
+            && rv != kv.mod_revision
+        {
+            return Err(ApiError::conflict(
+                &res.group,
+                &res.plural,
+                name,
+                ApiError::MODIFIED,
+            ));
         }
         let mut new = f(&current)?;
         check_type(res, &mut new)?;
         let mut new = merge_server_fields(res, &current, new, part);
         let warnings = admit(res, &mut new, ctx.field_validation()?, false)?;
-        if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
-            crd::prepare(&mut new)?;
-        }
+        kinds::prepare(res, &mut new)?;
         objects::set_revision(&mut new, kv.mod_revision);
-        if new == current || ctx.dry_run()? {
+        if new == current {
+            return Ok((new, warnings));
+        }
+        let dry_run = ctx.dry_run()?;
+        let reserved = kinds::before_update(api, res, &current, &mut new, dry_run).await?;
+        if dry_run {
             return Ok((new, warnings));
         }
         // The last finalizer is gone from an object being deleted: it goes.
-        let finished = objects::is_deleting(&new) && objects::finalizers(&new).is_empty()
+        let finished = objects::is_deleting(&new)
+            && objects::finalizers(&new).is_empty()
             && !(res.kind == "Namespace" && has_spec_finalizers(&new));
         let key = res.object_key(ctx.ns(), name);
         let result = if finished {
-            api.store.delete(&key, Some(kv.mod_revision)).await.map(|kv| kv.mod_revision)
+            kinds::before_delete(api, res, &new).await;
+            api.store
+                .delete(&key, Some(kv.mod_revision))
+                .await
+                .map(|kv| kv.mod_revision)
         } else {
             api.store
                 .update(&key, objects::encode(&new), Some(kv.mod_revision))
@@ -93,17 +109,21 @@ pub async fn write<S: Store>(
         match result {
             Ok(rev) => {
                 objects::set_revision(&mut new, rev);
-                if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
-                    if finished {
-                        crd::remove(api, &new).await;
-                    } else {
-                        crd::establish(api, &new);
-                    }
+                if finished {
+                    kinds::after_delete(api, res, &new).await;
+                } else {
+                    kinds::after_write(api, res, Some(&current), &new).await;
                 }
                 return Ok((new, warnings));
             }
-            Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
-            Err(e) => return Err(store_error(res, name, e)),
+            Err(StoreError::Conflict { .. }) if precondition.is_none() => {
+                kinds::abort(api, reserved).await;
+                continue;
+            }
+            Err(e) => {
+                kinds::abort(api, reserved).await;
+                return Err(store_error(res, name, e));
+            }
         }
     }
     Err(ApiError::conflict(
@@ -182,7 +202,10 @@ pub fn merge_server_fields(
     // metadata and status.
     let changed = spec_of(current) != spec_of(&new);
     if changed {
-        let gen_now = objects::meta(current).get("generation").and_then(Value::as_i64).unwrap_or(0);
+        let gen_now = objects::meta(current)
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         objects::meta_mut(&mut new).insert("generation".into(), (gen_now + 1).into());
     }
     new
@@ -192,7 +215,9 @@ fn spec_of(obj: &Value) -> Vec<(&String, &Value)> {
     obj.as_object()
         .map(|o| {
             o.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                })
                 .collect()
         })
         .unwrap_or_default()

@@ -44,17 +44,21 @@ struct Stream {
 
 impl Stream {
     fn selected(&self, obj: &Value) -> bool {
-        self.name.as_deref().is_none_or(|n| objects::name(obj) == n) && self.filter.matches(&self.res, obj)
+        self.name.as_deref().is_none_or(|n| objects::name(obj) == n)
+            && self.filter.matches(&self.res, obj)
     }
 
     /// Sends one event; false once the client is gone.
     async fn send(&self, kind: &str, obj: Value) -> bool {
         let obj = match (self.shape, kind) {
             (_, "BOOKMARK" | "ERROR") | (Shape::Object, _) => obj,
-            (Shape::Table, _) => skiff_api::table::table(&self.res, &[obj], self.include, jiff::Timestamp::now()),
+            (Shape::Table, _) => {
+                skiff_api::table::table(&self.res, &[obj], self.include, jiff::Timestamp::now())
+            }
             (Shape::Metadata, _) => skiff_api::table::partial_metadata(&obj),
         };
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
         line.push(b'\n');
         self.tx.send(Ok(Bytes::from(line))).await.is_ok()
     }
@@ -69,9 +73,11 @@ impl Stream {
 
     /// Turns a store event into what this watcher sees, if anything.
     fn translate(&self, ev: &Event) -> Result<Option<(&'static str, Value)>, ApiError> {
-        let mut new: Value = serde_json::from_slice(&ev.value)
-            .map_err(|e| ApiError::internal(format!("stored object {} is not JSON: {e}", ev.key)))?;
+        let mut new: Value = serde_json::from_slice(&ev.value).map_err(|e| {
+            ApiError::internal(format!("stored object {} is not JSON: {e}", ev.key))
+        })?;
         objects::set_revision(&mut new, ev.revision);
+        objects::as_version(&self.res, &mut new);
         let now = self.selected(&new);
         Ok(match ev.kind {
             EventKind::Delete => now.then_some(("DELETED", new)),
@@ -95,12 +101,18 @@ impl Stream {
 pub async fn watch<S: Store>(api: &Arc<Api<S>>, ctx: &Ctx) -> Result<Response, ApiError> {
     let filter = Filter::from_ctx(ctx)?;
     let timeout = match ctx.q("timeoutSeconds") {
-        Some(t) => t.parse::<u64>().map_err(|_| ApiError::bad_request("timeoutSeconds must be an integer"))?,
+        Some(t) => t
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request("timeoutSeconds must be an integer"))?,
         None => api.limits.max_watch_seconds,
     };
     let bookmarks = ctx.q("allowWatchBookmarks") == Some("true");
     let initial_events = ctx.q("sendInitialEvents") == Some("true");
-    let rv = ctx.q("resourceVersion").filter(|rv| *rv != "0").map(objects::parse_revision).transpose()?;
+    let rv = ctx
+        .q("resourceVersion")
+        .filter(|rv| *rv != "0")
+        .map(objects::parse_revision)
+        .transpose()?;
     let prefix = ctx.res.collection_key(ctx.ns());
     let (tx, rx) = mpsc::channel(256);
     let stream = Stream {
@@ -120,7 +132,11 @@ pub async fn watch<S: Store>(api: &Arc<Api<S>>, ctx: &Ctx) -> Result<Response, A
                 .list(&prefix, ListOptions::default())
                 .await
                 .map_err(|e| store_error(&ctx.res, "", e))?;
-            let items = page.items.iter().map(objects::decode).collect::<Result<Vec<_>, _>>()?;
+            let items = page
+                .items
+                .iter()
+                .map(|kv| objects::decode_for(&ctx.res, kv))
+                .collect::<Result<Vec<_>, _>>()?;
             (items, page.revision)
         }
     };
@@ -145,7 +161,8 @@ pub async fn watch<S: Store>(api: &Arc<Api<S>>, ctx: &Ctx) -> Result<Response, A
             return;
         }
         let mut last = start;
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
         loop {
             tokio::select! {
                 _ = &mut deadline => return,
@@ -187,7 +204,9 @@ pub async fn watch<S: Store>(api: &Arc<Api<S>>, ctx: &Ctx) -> Result<Response, A
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut r = Response::new(body);
     *r.status_mut() = StatusCode::OK;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(r)
 }
