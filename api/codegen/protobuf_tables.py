@@ -134,6 +134,8 @@ DROP_ZERO = {
     "apiextensions.v1.JSONSchemaProps.exclusiveMinimum",
     "apiextensions.v1.JSONSchemaProps.uniqueItems",
     "apiextensions.v1.JSONSchemaProps.nullable",
+    "apiextensions.v1.JSONSchemaProps.x-kubernetes-embedded-resource",
+    "apiextensions.v1.JSONSchemaProps.x-kubernetes-int-or-string",
     "apiextensions.v1.CustomResourceColumnDefinition.priority",
     "apiextensions.v1.CustomResourceDefinitionVersion.deprecated",
     "apiextensions.v1.CustomResourceDefinitionSpec.preserveUnknownFields",

@@ -9,6 +9,7 @@
 //!   CustomResourceDefinition alike;
 //! - [`selector`]: label and field selectors;
 //! - [`patch`]: JSON patch, merge patch and strategic merge patch;
+//! - [`apply`]: server-side apply and field ownership (`managedFields`);
 //! - [`validation`]: names, labels and per-kind validation with field causes;
 //! - [`status`]: the `metav1.Status` every error becomes;
 //! - [`table`]: `meta.k8s.io/v1` Table conversion for `kubectl get`;
@@ -19,6 +20,7 @@
 //! resource and a built-in kind take the same path; typed `k8s-openapi`
 //! structs are used where a kind's own rules need them.
 
+pub mod apply;
 pub mod fields;
 pub mod jsonpath;
 pub mod openapi;

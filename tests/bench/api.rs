@@ -18,7 +18,7 @@ use skiff_tests::Cluster;
 use tokio::sync::{Semaphore, watch};
 
 use crate::pods::pod_bytes;
-use crate::stats::{Report, Run, Verdict, drive, mib, ms, percentile};
+use crate::stats::{Report, Run, Verdict, drive, mib, ms, percentile, rss_kib};
 
 /// What `skiff-bench api` measures, and how much.
 #[derive(clap::Args, Debug)]
@@ -491,23 +491,6 @@ fn server_pid() -> anyhow::Result<u32> {
         }
     }
     bail!("no skiff child process")
-}
-
-/// A `Vm*` field (kB) of /proc/PID/status.
-fn rss_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)?
-                .strip_prefix(':')?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
 /// Bytes in the files under `dir`.

@@ -40,6 +40,9 @@ enum What {
     Api(api::ApiArgs),
     /// The store alone: group commit, one transaction per write, etcd.
     Store(store::StoreArgs),
+    /// (Internal) fills a fresh RedbStore and prints this process's RSS.
+    #[command(hide = true)]
+    StoreRss(store::StoreRssArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,11 +53,15 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let What::StoreRss(args) = &cli.what {
+        return runtime.block_on(store::rss_child(args));
+    }
     let mut report = stats::Report::default();
     let result = runtime.block_on(async {
         match &cli.what {
             What::Api(args) => api::run(args, &mut report).await,
             What::Store(args) => store::run(args, &mut report).await,
+            What::StoreRss(args) => store::rss_child(args).await,
         }
     });
     println!("\n{}", report.table());

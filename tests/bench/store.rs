@@ -10,7 +10,7 @@ use bytes::Bytes;
 use skiff_store::{ListOptions, RedbConfig, RedbStore, Store};
 
 use crate::pods::pod_bytes;
-use crate::stats::{Report, Run, Verdict, drive, ms, percentile};
+use crate::stats::{Report, Run, Verdict, drive, mib, ms, percentile, rss_kib};
 
 /// What `skiff-bench store` measures, and how much.
 #[derive(clap::Args, Debug)]
@@ -19,14 +19,17 @@ pub(crate) struct StoreArgs {
     #[arg(long, default_value_t = 64)]
     clients: usize,
     /// Writes per run (a run also stops after --secs).
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 100_000)]
     writes: usize,
     /// Time limit of each run, seconds.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 30)]
     secs: u64,
     /// Keys in the store-level list measurement.
     #[arg(long, default_value_t = 10_000)]
     list_keys: usize,
+    /// Values stored when the store's own memory is measured.
+    #[arg(long, default_value_t = 100_000)]
+    mem_keys: usize,
     /// The etcd binary (Debian's etcd-server package installs /usr/bin/etcd).
     #[arg(long, default_value = "etcd")]
     etcd_bin: String,
@@ -92,6 +95,21 @@ pub(crate) async fn run(args: &StoreArgs, report: &mut Report) -> anyhow::Result
         format!("{:.1}×", group.rate() / single.rate().max(1e-9)),
         Verdict::Info,
     );
+
+    for history in [RedbConfig::default().history, 0] {
+        match rss_of_child(args.mem_keys, history) {
+            Ok(kib) => report.row(
+                &format!(
+                    "RedbStore alone: process RSS holding {} pod values, watch history {history} events",
+                    args.mem_keys
+                ),
+                "—",
+                mib(kib),
+                Verdict::Info,
+            ),
+            Err(e) => println!("store rss: {e:#}"),
+        }
+    }
 
     let (n, list) = redb_list(args.list_keys, value.clone()).await?;
     report.row(
@@ -213,4 +231,67 @@ async fn redb_list(n: usize, value: Bytes) -> anyhow::Result<(usize, Duration)> 
     }
     times.sort_unstable();
     Ok((items, percentile(&times, 50.0)))
+}
+
+/// Arguments of the hidden `store-rss` subcommand.
+#[derive(clap::Args, Debug)]
+pub(crate) struct StoreRssArgs {
+    #[arg(long)]
+    keys: usize,
+    #[arg(long)]
+    history: usize,
+}
+
+/// Measures the store's memory in a process of its own, so nothing an
+/// earlier run allocated is counted: runs `skiff-bench store-rss`.
+fn rss_of_child(keys: usize, history: usize) -> anyhow::Result<u64> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "store-rss",
+            "--keys",
+            &keys.to_string(),
+            "--history",
+            &history.to_string(),
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("rss_kib=")?.parse().ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "store-rss printed no rss: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+/// The child side: fills a fresh store with `keys` pod values from 64
+/// writers, waits a moment, prints `rss_kib=N`.
+pub(crate) async fn rss_child(args: &StoreRssArgs) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-bench-redb-")
+        .tempdir()?;
+    let config = RedbConfig {
+        history: args.history,
+        ..RedbConfig::default()
+    };
+    let store = Arc::new(RedbStore::open(&dir.path().join("state.redb"), config)?);
+    let writer = store.clone();
+    let value = value();
+    let fill = drive(64, args.keys, Duration::from_secs(600), move |_, i| {
+        // A buffer of its own per write, as values arriving in requests have.
+        let (store, value) = (writer.clone(), Bytes::copy_from_slice(&value));
+        async move {
+            store.create(&key(i), value).await?;
+            Ok(())
+        }
+    })
+    .await;
+    if let Some(e) = fill.first_error {
+        anyhow::bail!("filling the store: {e}");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!("rss_kib={}", rss_kib(std::process::id(), "VmRSS")?);
+    drop(store);
+    Ok(())
 }

@@ -2,6 +2,8 @@
 //! Python client and kube-rs, on loopback.
 
 mod api;
+mod apply;
 mod durability;
+mod garbage;
 mod kubectl;
 mod python;

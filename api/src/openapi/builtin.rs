@@ -6,7 +6,8 @@
 //! (`io.k8s.api.apps.v1.Deployment`) and every property keeps its
 //! description. What they lack is the vendor extensions: the
 //! `x-kubernetes-group-version-kind` of each kind is added from the table
-//! below, the patch strategies from [`PATCH_STRATEGIES`].
+//! below, the patch strategies from [`PATCH_STRATEGIES`], server-side
+//! apply's list and map types from [`LIST_TYPES`] and its neighbours.
 
 use std::sync::OnceLock;
 
@@ -415,6 +416,199 @@ pub const PATCH_STRATEGIES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Server-side apply's list and map semantics where they differ from what
+/// the patch strategy implies (Kubernetes' `+listType`, `+listMapKey` and
+/// `+structType`/`+mapType` markers, published as `x-kubernetes-list-type`,
+/// `x-kubernetes-list-map-keys` and `x-kubernetes-map-type`). Everywhere
+/// else a list with the merge strategy and a merge key is a map keyed by it,
+/// one with the merge strategy and no key a set, and any other list atomic —
+/// as structured-merge-diff reads an OpenAPI schema. (definition, property,
+/// list type, keys).
+pub const LIST_TYPES: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec",
+        "validationActions",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus",
+        "conditions",
+        "map",
+        &["type"],
+    ),
+    ("io.k8s.api.batch.v1.JobStatus", "conditions", "atomic", &[]),
+    (
+        "io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement",
+        "values",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.batch.v1.UncountedTerminatedPods",
+        "failed",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.batch.v1.UncountedTerminatedPods",
+        "succeeded",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.certificates.v1.CertificateSigningRequestStatus",
+        "conditions",
+        "map",
+        &["type"],
+    ),
+    (
+        "io.k8s.api.core.v1.Container",
+        "ports",
+        "map",
+        &["containerPort", "protocol"],
+    ),
+    (
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "ports",
+        "map",
+        &["containerPort", "protocol"],
+    ),
+    (
+        "io.k8s.api.core.v1.PodSpec",
+        "topologySpreadConstraints",
+        "map",
+        &["topologyKey", "whenUnsatisfiable"],
+    ),
+    ("io.k8s.api.core.v1.PodStatus", "hostIPs", "atomic", &[]),
+    (
+        "io.k8s.api.core.v1.ResourceRequirements",
+        "claims",
+        "map",
+        &["name"],
+    ),
+    (
+        "io.k8s.api.core.v1.ResourceStatus",
+        "resources",
+        "map",
+        &["resourceID"],
+    ),
+    (
+        "io.k8s.api.core.v1.ServiceSpec",
+        "ports",
+        "map",
+        &["port", "protocol"],
+    ),
+    ("io.k8s.api.discovery.v1.Endpoint", "addresses", "set", &[]),
+    (
+        "io.k8s.api.flowcontrol.v1.FlowSchemaStatus",
+        "conditions",
+        "map",
+        &["type"],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.NonResourcePolicyRule",
+        "nonResourceURLs",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.NonResourcePolicyRule",
+        "verbs",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationStatus",
+        "conditions",
+        "map",
+        &["type"],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.ResourcePolicyRule",
+        "apiGroups",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.ResourcePolicyRule",
+        "namespaces",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.ResourcePolicyRule",
+        "resources",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.ResourcePolicyRule",
+        "verbs",
+        "set",
+        &[],
+    ),
+    (
+        "io.k8s.api.networking.v1.ServiceCIDRStatus",
+        "conditions",
+        "map",
+        &["type"],
+    ),
+    (
+        "io.k8s.api.storage.v1.CSIDriverSpec",
+        "volumeLifecycleModes",
+        "set",
+        &[],
+    ),
+];
+
+/// Definitions that server-side apply treats as one value (`+structType=atomic`):
+/// an applier owns the whole struct, never some of its fields.
+pub const ATOMIC_STRUCTS: &[&str] = &[
+    "io.k8s.api.admissionregistration.v1.MatchResources",
+    "io.k8s.api.admissionregistration.v1.NamedRuleWithOperations",
+    "io.k8s.api.admissionregistration.v1.ParamKind",
+    "io.k8s.api.admissionregistration.v1.ParamRef",
+    "io.k8s.api.admissionregistration.v1.Variable",
+    "io.k8s.api.autoscaling.v1.CrossVersionObjectReference",
+    "io.k8s.api.core.v1.ConfigMapKeySelector",
+    "io.k8s.api.core.v1.EndpointAddress",
+    "io.k8s.api.core.v1.EndpointPort",
+    "io.k8s.api.core.v1.LocalObjectReference",
+    "io.k8s.api.core.v1.NodeSelector",
+    "io.k8s.api.core.v1.NodeSelectorTerm",
+    "io.k8s.api.core.v1.ObjectFieldSelector",
+    "io.k8s.api.core.v1.ObjectReference",
+    "io.k8s.api.core.v1.ResourceFieldSelector",
+    "io.k8s.api.core.v1.ScopeSelector",
+    "io.k8s.api.core.v1.SecretKeySelector",
+    "io.k8s.api.core.v1.SecretReference",
+    "io.k8s.api.core.v1.TopologySelectorTerm",
+    "io.k8s.api.core.v1.TypedLocalObjectReference",
+    "io.k8s.api.discovery.v1.EndpointPort",
+    "io.k8s.api.networking.v1.ServiceBackendPort",
+    "io.k8s.api.rbac.v1.RoleRef",
+    "io.k8s.api.rbac.v1.Subject",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
+];
+
+/// Map-valued properties that are atomic (`+mapType=atomic`).
+pub const ATOMIC_MAPS: &[(&str, &str)] = &[
+    ("io.k8s.api.core.v1.PodSpec", "nodeSelector"),
+    ("io.k8s.api.core.v1.ReplicationControllerSpec", "selector"),
+    ("io.k8s.api.core.v1.ServiceSpec", "selector"),
+    ("io.k8s.api.node.v1.Scheduling", "nodeSelector"),
+];
+
+/// Defaults of list-map key fields that clients may omit: an applied
+/// `{containerPort: 80}` is the same element as a stored
+/// `{containerPort: 80, protocol: TCP}`. (definition, property, default).
+pub const KEY_DEFAULTS: &[(&str, &str, &str)] = &[
+    ("io.k8s.api.core.v1.ContainerPort", "protocol", "TCP"),
+    ("io.k8s.api.core.v1.ServicePort", "protocol", "TCP"),
+];
+
 /// The GroupVersionKind extension value (a list, as on definitions).
 pub(super) fn gvk_list(group: &str, version: &str, kind: &str) -> Value {
     json!([{"group": group, "kind": kind, "version": version}])
@@ -467,7 +661,46 @@ fn generate() -> Builtins {
         }
         p.insert("x-kubernetes-patch-strategy".into(), Value::from(*strategy));
     }
+    add_apply_semantics(&mut defs);
     Builtins { defs, kinds }
+}
+
+/// Publishes [`LIST_TYPES`], [`ATOMIC_STRUCTS`], [`ATOMIC_MAPS`] and
+/// [`KEY_DEFAULTS`] as the vendor extensions Kubernetes uses for them.
+fn add_apply_semantics(defs: &mut Map<String, Value>) {
+    fn prop<'a>(
+        defs: &'a mut Map<String, Value>,
+        def: &str,
+        prop: &str,
+    ) -> Option<&'a mut Map<String, Value>> {
+        defs.get_mut(def)?
+            .get_mut("properties")?
+            .get_mut(prop)?
+            .as_object_mut()
+    }
+    for (def, p, list_type, keys) in LIST_TYPES {
+        if let Some(p) = prop(defs, def, p) {
+            p.insert("x-kubernetes-list-type".into(), Value::from(*list_type));
+            if !keys.is_empty() {
+                p.insert("x-kubernetes-list-map-keys".into(), json!(keys));
+            }
+        }
+    }
+    for def in ATOMIC_STRUCTS {
+        if let Some(Value::Object(d)) = defs.get_mut(*def) {
+            d.insert("x-kubernetes-map-type".into(), "atomic".into());
+        }
+    }
+    for (def, p) in ATOMIC_MAPS {
+        if let Some(p) = prop(defs, def, p) {
+            p.insert("x-kubernetes-map-type".into(), "atomic".into());
+        }
+    }
+    for (def, p, default) in KEY_DEFAULTS {
+        if let Some(p) = prop(defs, def, p) {
+            p.insert("default".into(), Value::from(*default));
+        }
+    }
 }
 
 /// `<Kind>List`, as Kubernetes defines every list kind.

@@ -30,6 +30,7 @@
 
 pub mod builtin;
 mod paths;
+mod protobuf;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,6 +42,10 @@ pub use builtin::PATCH_STRATEGIES;
 use builtin::{
     API_VERSION_DESCRIPTION, Builtins, KIND_DESCRIPTION, METADATA_DESCRIPTION, OBJECT_META,
     V2_PREFIX, builtins, gvk_list, list_definition,
+};
+pub use protobuf::{
+    ProtobufError, V2_PROTOBUF_CONTENT_TYPE, V2_PROTOBUF_CONTENT_TYPE_DEPRECATED, V2Format,
+    negotiate_v2, v2_protobuf,
 };
 
 const V3_PREFIX: &str = "#/components/schemas/";
@@ -57,6 +62,19 @@ pub fn definition_name(r: &Resource) -> Option<String> {
         Origin::Custom { .. } => Some(custom_name(&r.group, &r.version, &r.kind)),
     }
 }
+
+/// Every built-in definition in Swagger 2.0 form (refs point at
+/// [`DEFINITIONS_PREFIX`]), with the patch and apply extensions: the
+/// schemas server-side apply walks.
+pub fn definitions() -> &'static Map<String, Value> {
+    &builtins().defs
+}
+
+/// The prefix of a `$ref` into [`definitions`].
+pub const DEFINITIONS_PREFIX: &str = V2_PREFIX;
+
+/// The definition name of `ObjectMeta` in [`definitions`].
+pub const OBJECT_META_DEFINITION: &str = OBJECT_META;
 
 /// `example.com`, `v1`, `Widget` → `com.example.v1.Widget`.
 fn custom_name(group: &str, version: &str, kind: &str) -> String {

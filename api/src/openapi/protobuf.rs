@@ -1,6 +1,7 @@
 //! The Swagger 2.0 document in gnostic's protobuf form, as `kube-apiserver`
 //! serves `/openapi/v2` (and the legacy `/swagger-2.0.0.pb-v1`) to clients
-//! that ask for [`V2_PROTOBUF_CONTENT_TYPE`]: `kubectl` up to 1.27 reads only
+//! that ask for [`V2_PROTOBUF_CONTENT_TYPE`] (or its older spelling
+//! [`V2_PROTOBUF_CONTENT_TYPE_DEPRECATED`]): `kubectl` up to 1.27 reads only
 //! this form for `apply`, `explain` and the field-validation check.
 //!
 //! The message is `openapi.v2.Document` of `openapiv2/OpenAPIv2.proto` in
@@ -39,15 +40,61 @@ mod yaml;
 
 use serde_json::{Map, Value};
 
-/// The media type `kubectl` asks `/openapi/v2` for, and the Content-Type of
-/// the answer.
+/// The media type of the protobuf form: what `/openapi/v2` answers with,
+/// and one of the two spellings clients ask for.
 pub const V2_PROTOBUF_CONTENT_TYPE: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// The older spelling of [`V2_PROTOBUF_CONTENT_TYPE`], which kubectl 1.27
+/// still asks for. It is accepted but never answered with: the `@` is not
+/// allowed in a Content-Type (Go's `mime.ParseMediaType` refuses it, so
+/// kubectl would fail), which is why kube-openapi renamed it.
+pub const V2_PROTOBUF_CONTENT_TYPE_DEPRECATED: &str =
     "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
 
-/// The deprecated spelling of [`V2_PROTOBUF_CONTENT_TYPE`] that older
-/// clients send (`…spec.v2.v1.0+protobuf`).
-pub const V2_PROTOBUF_CONTENT_TYPE_DEPRECATED: &str =
-    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+/// The form of `/openapi/v2` a client asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum V2Format {
+    /// `application/json`.
+    Json,
+    /// gnostic protobuf, [`V2_PROTOBUF_CONTENT_TYPE`].
+    Protobuf,
+}
+
+/// Content negotiation for `/openapi/v2`, as kube-openapi's handler does
+/// it: the media ranges of `accept` by falling quality (in order among
+/// equals), the first that names JSON or the protobuf (in either spelling)
+/// wins, `*/*` and `application/*` meaning JSON. No header is JSON; a
+/// header naming neither is `None` (406 Not Acceptable).
+pub fn negotiate_v2(accept: &str) -> Option<V2Format> {
+    if accept.trim().is_empty() {
+        return Some(V2Format::Json);
+    }
+    let mut ranges: Vec<(f32, &str)> = accept
+        .split(',')
+        .map(|clause| {
+            let mut parts = clause.split(';');
+            let range = parts.next().unwrap_or_default().trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (q, range)
+        })
+        .filter(|(q, _)| *q > 0.0)
+        .collect();
+    ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranges.into_iter().find_map(|(_, range)| {
+        let range = range.to_ascii_lowercase();
+        match range.as_str() {
+            V2_PROTOBUF_CONTENT_TYPE | V2_PROTOBUF_CONTENT_TYPE_DEPRECATED => {
+                Some(V2Format::Protobuf)
+            }
+            "*/*" | "application/*" | "application/json" => Some(V2Format::Json),
+            _ => None,
+        }
+    })
+}
 
 /// Why a Swagger 2.0 document could not be encoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -182,7 +229,10 @@ const DOCUMENT: Fields = &[
     ("parameters", Named(&Msg(parameter))),
     ("responses", Named(&Msg(response))),
     ("security", MsgList(security_requirement)),
-    ("securityDefinitions", Named(&Msg(security_definitions_item))),
+    (
+        "securityDefinitions",
+        Named(&Msg(security_definitions_item)),
+    ),
     ("tags", MsgList(tag_message)),
     ("externalDocs", Msg(external_docs)),
     (X, Ext),
@@ -486,7 +536,10 @@ fn integer(v: &Value) -> Result<i64> {
     }
     match v.as_f64() {
         // `5.0` is an integer to YAML's resolver too.
-        #[expect(clippy::cast_possible_truncation, reason = "checked integral and in range")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "checked integral and in range"
+        )]
         Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(f as i64),
         _ => Err(ProtobufError::shape("an integer")),
     }
@@ -590,13 +643,18 @@ fn header(v: &Value) -> Result<Vec<u8>> {
 fn responses(v: &Value) -> Result<Vec<u8>> {
     let obj = object(v)?;
     let mut buf = Vec::new();
-    let is_code = |k: &str| k == "default" || (k.len() == 3 && k.bytes().all(|b| b.is_ascii_digit()));
+    let is_code =
+        |k: &str| k == "default" || (k.len() == 3 && k.bytes().all(|b| b.is_ascii_digit()));
     for (k, x) in obj.iter().filter(|(k, _)| is_code(k)) {
         // `ResponseValue`: oneof `Response response = 1` or `JsonReference
         // json_reference = 2`.
         let mut value = Vec::new();
         if object(x).map_err(|e| e.at(k))?.contains_key("$ref") {
-            len_field(&mut value, 2, &message(x, &[JSON_REFERENCE]).map_err(|e| e.at(k))?);
+            len_field(
+                &mut value,
+                2,
+                &message(x, &[JSON_REFERENCE]).map_err(|e| e.at(k))?,
+            );
         } else {
             len_field(&mut value, 1, &response(x).map_err(|e| e.at(k))?);
         }
@@ -693,7 +751,11 @@ fn security_definitions_item(v: &Value) -> Result<Vec<u8>> {
         (Some("oauth2"), Some("password")) => (4, &[OAUTH2_HEAD, OAUTH2_TOKEN]),
         (Some("oauth2"), Some("application")) => (5, &[OAUTH2_HEAD, OAUTH2_TOKEN]),
         (Some("oauth2"), Some("accessCode")) => (6, &[OAUTH2_HEAD, OAUTH2_ACCESS_CODE]),
-        _ => return Err(ProtobufError::shape("a basic, apiKey or oauth2 security scheme")),
+        _ => {
+            return Err(ProtobufError::shape(
+                "a basic, apiKey or oauth2 security scheme",
+            ));
+        }
     };
     let mut buf = Vec::new();
     len_field(&mut buf, number, &message(v, parts)?);

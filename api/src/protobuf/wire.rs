@@ -73,7 +73,10 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ProtobufError> {
         let end = self.pos.checked_add(n).ok_or(ProtobufError::Truncated)?;
-        let out = self.buf.get(self.pos..end).ok_or(ProtobufError::Truncated)?;
+        let out = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(ProtobufError::Truncated)?;
         self.pos = end;
         Ok(out)
     }
@@ -112,8 +115,14 @@ mod tests {
         let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
         assert_eq!(Reader::new(&max).varint().ok(), Some(u64::MAX));
         let over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
-        assert!(matches!(Reader::new(&over).varint(), Err(ProtobufError::VarintOverflow)));
-        assert!(matches!(Reader::new(&[0x80]).varint(), Err(ProtobufError::Truncated)));
+        assert!(matches!(
+            Reader::new(&over).varint(),
+            Err(ProtobufError::VarintOverflow)
+        ));
+        assert!(matches!(
+            Reader::new(&[0x80]).varint(),
+            Err(ProtobufError::Truncated)
+        ));
     }
 
     #[test]
@@ -122,12 +131,21 @@ mod tests {
         assert_eq!(r.key().ok(), Some((1, WireType::Len)));
         assert!(matches!(r.bytes(), Err(ProtobufError::Truncated)));
         let huge = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
-        assert!(matches!(Reader::new(&huge).bytes(), Err(ProtobufError::Truncated)));
+        assert!(matches!(
+            Reader::new(&huge).bytes(),
+            Err(ProtobufError::Truncated)
+        ));
     }
 
     #[test]
     fn groups_and_field_zero_are_refused() {
-        assert!(matches!(Reader::new(&[0x0b]).key(), Err(ProtobufError::WireType(3))));
-        assert!(matches!(Reader::new(&[0x02]).key(), Err(ProtobufError::BadKey(2))));
+        assert!(matches!(
+            Reader::new(&[0x0b]).key(),
+            Err(ProtobufError::WireType(3))
+        ));
+        assert!(matches!(
+            Reader::new(&[0x02]).key(),
+            Err(ProtobufError::BadKey(2))
+        ));
     }
 }

@@ -11,7 +11,7 @@ use super::{get, get_i64, get_list, get_str, str_or_empty};
 use crate::quantity::Quantity;
 
 /// Every volume source a `Volume` may name, in the order Kubernetes checks them.
-const VOLUME_SOURCES: &[&str] = &[
+pub(super) const VOLUME_SOURCES: &[&str] = &[
     "emptyDir",
     "hostPath",
     "gitRepo",

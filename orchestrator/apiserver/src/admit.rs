@@ -14,14 +14,7 @@ use crate::handlers::FieldValidation;
 use crate::objects;
 
 /// Decodes, defaults and validates `obj` for `res`. Returns warnings.
-///
-/// `creating` applies create-only defaulting; updates keep what is stored.
-pub fn admit(
-    res: &Resource,
-    obj: &mut Value,
-    fv: FieldValidation,
-    creating: bool,
-) -> Result<Vec<String>, ApiError> {
+pub fn admit(res: &Resource, obj: &mut Value, fv: FieldValidation) -> Result<Vec<String>, ApiError> {
     let mut unknown = Vec::new();
     match &res.origin {
         Origin::Builtin => {
@@ -30,9 +23,9 @@ pub fn admit(
                 unknown = typed::unknown_fields(obj, &normalized);
                 *obj = normalized;
             }
-            if creating {
-                validation::default_object(&res.group, &res.kind, obj);
-            }
+            // Kubernetes defaults every decoded object, on update too: a
+            // patch that adds a port gets its protocol like a create does.
+            validation::default_object(&res.group, &res.kind, obj);
         }
         Origin::Custom {
             schema: Some(s), ..

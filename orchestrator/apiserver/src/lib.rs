@@ -28,6 +28,7 @@ pub mod crd;
 pub mod discovery;
 pub mod handlers;
 pub mod kinds;
+pub mod managed;
 pub mod negotiate;
 pub mod objects;
 pub mod pki;

@@ -260,6 +260,10 @@ pub fn router<S: Store>(api: Arc<Api<S>>) -> Router {
         .route("/livez", get(ok))
         .route("/readyz", get(ok))
         .route("/openapi/v2", get(openapi_v2::<S>))
+        .route(
+            "/swagger-2.0.0.pb-v1",
+            get(|State(api): State<Arc<Api<S>>>| async move { openapi_v2_protobuf(&api) }),
+        )
         .route("/openapi/v3", get(openapi_v3_index::<S>))
         .route("/openapi/v3/{*gv}", get(openapi_v3::<S>))
         .fallback(resources::<S>)
@@ -298,23 +302,43 @@ async fn openapi_v2<S: Store>(
     State(api): State<Arc<Api<S>>>,
     headers: http::HeaderMap,
 ) -> Response {
-    // Older clients ask for v2 only in gnostic protobuf, which Skiff does
-    // not produce; a 406 makes them go without it (or use v3).
+    use skiff_api::openapi::{V2Format, negotiate_v2};
     let accept = headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !accept.is_empty()
-        && !accept
-            .split(',')
-            .any(|a| a.contains("json") || a.trim().starts_with("*/*"))
-    {
-        return error_response(&ApiError::new(
+    match negotiate_v2(accept) {
+        Some(V2Format::Json) => cached_json(&api, "v2", |reg| Some(skiff_api::openapi::v2(reg))),
+        Some(V2Format::Protobuf) => openapi_v2_protobuf(&api),
+        None => error_response(&ApiError::new(
             skiff_api::status::Reason::NotAcceptable,
-            "/openapi/v2 is served as application/json only",
-        ));
+            "/openapi/v2 is served as application/json or application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+        )),
     }
-    cached_json(&api, "v2", |reg| Some(skiff_api::openapi::v2(reg)))
+}
+
+/// `/openapi/v2` in gnostic protobuf, as kubectl up to 1.27 reads it.
+fn openapi_v2_protobuf<S: Store>(api: &Api<S>) -> Response {
+    let bytes = api.cached("v2pb", || {
+        match skiff_api::openapi::v2_protobuf(&skiff_api::openapi::v2(&api.registry())) {
+            Ok(b) => Some(Bytes::from(b)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode /openapi/v2 as protobuf");
+                None
+            }
+        }
+    });
+    let Some(bytes) = bytes else {
+        return error_response(&ApiError::internal(
+            "/openapi/v2 cannot be encoded as protobuf",
+        ));
+    };
+    let mut r = Response::new(Body::from(bytes));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(skiff_api::openapi::V2_PROTOBUF_CONTENT_TYPE),
+    );
+    r
 }
 
 async fn openapi_v3_index<S: Store>(State(api): State<Arc<Api<S>>>) -> Response {

@@ -8,7 +8,8 @@
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse, ResponseOutparam, Scheme,
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam, Scheme,
 };
 use wasip2::io::streams::StreamError;
 
@@ -25,16 +26,21 @@ impl Guest for Caller {
 }
 
 fn call(url: &str) -> Result<(u16, String), String> {
-    let rest = url.strip_prefix("http://").ok_or("UPSTREAM_URL must start with http://")?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("UPSTREAM_URL must start with http://")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let req = OutgoingRequest::new(Fields::new());
     req.set_method(&Method::Get).map_err(|()| "bad method")?;
-    req.set_scheme(Some(&Scheme::Http)).map_err(|()| "bad scheme")?;
-    req.set_authority(Some(authority)).map_err(|()| "bad authority")?;
-    req.set_path_with_query(Some(path)).map_err(|()| "bad path")?;
+    req.set_scheme(Some(&Scheme::Http))
+        .map_err(|()| "bad scheme")?;
+    req.set_authority(Some(authority))
+        .map_err(|()| "bad authority")?;
+    req.set_path_with_query(Some(path))
+        .map_err(|()| "bad path")?;
     let pending = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
     pending.subscribe().block();
     let resp = match pending.get() {

@@ -27,7 +27,10 @@ fn main() {
             for w in &args[1..] {
                 println!("{w}");
             }
-            println!("SKIFF_CONFORMANCE={}", std::env::var("SKIFF_CONFORMANCE").unwrap_or_default());
+            println!(
+                "SKIFF_CONFORMANCE={}",
+                std::env::var("SKIFF_CONFORMANCE").unwrap_or_default()
+            );
             eprintln!("to stderr");
             0
         }

@@ -85,9 +85,10 @@ pub async fn prepare_create<S: Store>(
     {
         o.remove("status");
     }
-    let warnings = admit(res, obj, ctx.field_validation()?, true)?;
+    let warnings = admit(res, obj, ctx.field_validation()?)?;
     initial_status(&res.group, &res.kind, obj);
     kinds::prepare(res, obj)?;
+    crate::managed::track(ctx, None, obj)?;
     if let Some(ns) = objects::namespace(obj) {
         api.check_namespace(ns).await?;
     }

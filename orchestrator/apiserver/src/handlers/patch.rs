@@ -12,7 +12,7 @@ use skiff_store::Store;
 use super::update::{Part, write};
 use super::{Ctx, create, object_response, with_warnings};
 use crate::body::{self, PatchType};
-use crate::objects;
+use crate::{managed, objects};
 
 /// PATCH.
 pub async fn patch<S: Store>(
@@ -82,10 +82,10 @@ fn apply_patch(
     }
 }
 
-/// Server-side apply, in its first form: the applied configuration is
-/// created if the object does not exist, and otherwise merged into it with
-/// the kind's merge keys. Field ownership and conflicts are not tracked yet
-/// (docs/api-compatibility.md says so).
+/// Server-side apply: the applied configuration is created if the object
+/// does not exist, and otherwise merged into it with field ownership and
+/// conflicts ([`crate::managed`], [`skiff_api::apply`]); `force=true` takes
+/// conflicting fields over.
 async fn apply<S: Store>(
     api: &super::Api<S>,
     ctx: &Ctx,
@@ -114,6 +114,7 @@ async fn apply<S: Store>(
             )));
         }
         objects::meta_mut(&mut doc).insert("name".into(), ctx.name().into());
+        // Managed fields are set by the create path's hook.
         let (obj, warnings) = create::prepare_create(api, ctx, &mut doc).await?;
         let created = create::store_create(api, ctx, obj).await?;
         return Ok(with_warnings(
@@ -122,12 +123,8 @@ async fn apply<S: Store>(
         ));
     }
     let precondition = objects::resource_version(&doc).unwrap_or(None);
-    let meta = match res.origin {
-        Origin::Builtin => PatchMeta::for_kind(&res.group, &res.kind),
-        Origin::Custom { .. } => PatchMeta::none(),
-    };
     let (obj, warnings) = write(api, ctx, part, precondition, |current| {
-        apply_patch(PatchType::Apply, current, &[], &doc, &meta)
+        managed::apply(ctx, Some(current), &doc)
     })
     .await?;
     Ok(with_warnings(

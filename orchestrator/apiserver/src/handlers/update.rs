@@ -78,8 +78,9 @@ pub async fn write<S: Store>(
         let mut new = f(&current)?;
         check_type(res, &mut new)?;
         let mut new = merge_server_fields(res, &current, new, part);
-        let warnings = admit(res, &mut new, ctx.field_validation()?, false)?;
+        let warnings = admit(res, &mut new, ctx.field_validation()?)?;
         kinds::prepare(res, &mut new)?;
+        crate::managed::track(ctx, Some(&current), &mut new)?;
         objects::set_revision(&mut new, kv.mod_revision);
         if new == current {
             return Ok((new, warnings));
