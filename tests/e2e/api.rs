@@ -282,28 +282,20 @@ async fn patches_status_and_scale() -> anyhow::Result<()> {
             .map(String::as_str),
         Some("1")
     );
-    let jp: json_patch_ops::Ops = serde_json::from_value(json!([
+    let jp: json_patch::Patch = serde_json::from_value(json!([
         {"op": "replace", "path": "/spec/replicas", "value": 5},
         {"op": "test", "path": "/metadata/labels/x", "value": "1"}
     ]))?;
     let d = deps
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::<()>::Json(jp.into()),
-        )
+        .patch("web", &PatchParams::default(), &Patch::<()>::Json(jp))
         .await?;
     assert_eq!(d.spec.and_then(|s| s.replicas), Some(5));
-    let failing: json_patch_ops::Ops =
+    let failing: json_patch::Patch =
         serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 1}]))?;
     let e = api_error(
-        deps.patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::<()>::Json(failing.into()),
-        )
-        .await
-        .unwrap_err(),
+        deps.patch("web", &PatchParams::default(), &Patch::<()>::Json(failing))
+            .await
+            .unwrap_err(),
     );
     assert_eq!(e.code, 422);
 
@@ -342,12 +334,6 @@ async fn patches_status_and_scale() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// json-patch operations as kube's `Patch::Json` wants them.
-mod json_patch_ops {
-    /// A list of operations.
-    pub type Ops = json_patch::Patch;
-}
-
 #[tokio::test]
 async fn bad_input_gets_a_status_and_stores_nothing() -> anyhow::Result<()> {
     let c = Cluster::start()?;
@@ -362,7 +348,16 @@ async fn bad_input_gets_a_status_and_stores_nothing() -> anyhow::Result<()> {
         let client = client.clone();
         async move { client.request_text(req).await }
     };
-    let cases: Vec<(&str, &str, &str, Vec<u8>, u16, &str)> = vec![
+    // (method, path, content type, body, expected code, expected reason)
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        u16,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/api/v1/namespaces/default/configmaps",

@@ -35,18 +35,34 @@ async fn malformed_requests_get_a_status_and_nothing_panics() -> anyhow::Result<
         "/api/v1/namespaces/default/configmaps/x/y/z",
     ];
     let queries = [
-        "", "?limit=-1", "?limit=abc", "?continue=garbage", "?resourceVersion=abc",
+        "",
+        "?limit=-1",
+        "?limit=abc",
+        "?continue=garbage",
+        "?resourceVersion=abc",
         // (A future resourceVersion is a 504 in Kubernetes, which kube-rs
         // retries; it is covered by the list tests instead.)
-        "?resourceVersion=abc&resourceVersionMatch=Exact", "?labelSelector=!!!",
-        "?labelSelector=a%20in%20(", "?fieldSelector=spec.nope=1", "?fieldSelector=a%3D%3D%3Db",
-        "?watch=true&resourceVersion=-5", "?dryRun=Sometimes", "?fieldValidation=Loose",
-        "?gracePeriodSeconds=x", "?propagationPolicy=Sideways", "?timeoutSeconds=-1",
+        "?resourceVersion=abc&resourceVersionMatch=Exact",
+        "?labelSelector=!!!",
+        "?labelSelector=a%20in%20(",
+        "?fieldSelector=spec.nope=1",
+        "?fieldSelector=a%3D%3D%3Db",
+        "?watch=true&resourceVersion=-5",
+        "?dryRun=Sometimes",
+        "?fieldValidation=Loose",
+        "?gracePeriodSeconds=x",
+        "?propagationPolicy=Sideways",
+        "?timeoutSeconds=-1",
     ];
     let types = [
-        "application/json", "application/yaml", "application/merge-patch+json",
-        "application/strategic-merge-patch+json", "application/json-patch+json",
-        "application/apply-patch+yaml", "application/vnd.kubernetes.protobuf", "text/plain",
+        "application/json",
+        "application/yaml",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/json-patch+json",
+        "application/apply-patch+yaml",
+        "application/vnd.kubernetes.protobuf",
+        "text/plain",
     ];
     let bodies: Vec<Vec<u8>> = {
         let mut seed = 0x5eed_u64;
@@ -82,7 +98,12 @@ async fn malformed_requests_get_a_status_and_nothing_panics() -> anyhow::Result<
                 match client.request_text(req).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(s)) => {
-                        assert!((400..500).contains(&s.code) || s.code == 503, "{method} {path}{query} ({ct}): {} {}", s.code, s.message);
+                        assert!(
+                            (400..500).contains(&s.code) || s.code == 503,
+                            "{method} {path}{query} ({ct}): {} {}",
+                            s.code,
+                            s.message
+                        );
                     }
                     Err(other) => panic!("{method} {path}{query} ({ct}): not a Status: {other:?}"),
                 }
@@ -93,7 +114,16 @@ async fn malformed_requests_get_a_status_and_nothing_panics() -> anyhow::Result<
     // Still serving, nothing stored from the garbage, no panic logged.
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, "default");
     let stored = cms.list(&ListParams::default()).await?;
-    assert!(stored.items.iter().all(|c| c.metadata.name.as_deref() != Some("a")));
-    assert!(!c.log().contains("panicked"), "server log has a panic:\n{}", c.log());
+    assert!(
+        stored
+            .items
+            .iter()
+            .all(|c| c.metadata.name.as_deref() != Some("a"))
+    );
+    assert!(
+        !c.log().contains("panicked"),
+        "server log has a panic:\n{}",
+        c.log()
+    );
     Ok(())
 }

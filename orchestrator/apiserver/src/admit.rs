@@ -14,7 +14,11 @@ use crate::handlers::FieldValidation;
 use crate::objects;
 
 /// Decodes, defaults and validates `obj` for `res`. Returns warnings.
-pub fn admit(res: &Resource, obj: &mut Value, fv: FieldValidation) -> Result<Vec<String>, ApiError> {
+pub fn admit(
+    res: &Resource,
+    obj: &mut Value,
+    fv: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
     let mut unknown = Vec::new();
     match &res.origin {
         Origin::Builtin => {
