@@ -243,7 +243,9 @@ pub fn apply(
     req: &Request<'_>,
 ) -> Result<Value, ApplyError> {
     let mut managers = match live {
-        Some(l) => ManagedFields::of(l).map_err(ApplyError::BadManagedFields)?,
+        // Stored managed fields that cannot be read are dropped, as
+        // Kubernetes resets them, rather than making the object unwritable.
+        Some(l) => ManagedFields::of(l).unwrap_or_default(),
         None => ManagedFields::default(),
     };
     let before = managers.clone();
@@ -373,7 +375,7 @@ pub fn update(
     }
     let base = match (sent, live) {
         (Some(s), _) => ManagedFields::decode(s),
-        (None, Some(l)) => ManagedFields::of(l),
+        (None, Some(l)) => Ok(ManagedFields::of(l).unwrap_or_default()),
         (None, None) => Ok(ManagedFields::default()),
     }
     .map_err(ApplyError::BadManagedFields)?;

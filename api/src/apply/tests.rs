@@ -529,6 +529,17 @@ fn status_subresource_owns_only_status() {
         .describe(),
         r#""ctrl" with subresource "status" using apps/v1"#
     );
+    // Applying through status: only .status is owned, spec is no conflict.
+    let mut cfg = deployment(9, "other");
+    cfg["status"] = json!({"replicas": 2});
+    let status_req = Request {
+        subresource: Some("status"),
+        scope: Scope::Status,
+        ..req("ctrl2", "apps/v1", false)
+    };
+    let out = apply(&s, Some(&live), &cfg, &status_req).unwrap();
+    assert_eq!(owned(&out, "ctrl2"), vec![".status.replicas".to_owned()]);
+    assert_eq!(managers(&out).0[1].subresource, "status");
 }
 
 #[test]
@@ -551,4 +562,14 @@ fn managed_fields_sent_by_the_client() {
         vec![".data".to_owned(), ".data.a".to_owned()]
     );
     assert_eq!(managers(&out).0[0].operation, Operation::Apply);
+    // Unreadable: sent ones are refused, stored ones dropped.
+    let mut bad = live.clone();
+    bad["metadata"]["managedFields"] = json!([{"manager": "x", "operation": "Bogus"}]);
+    let err = update(&s, Some(&live), &bad, &req("two", "v1", false)).unwrap_err();
+    assert_eq!(ApiError::from(err).code(), 400);
+    let mut changed = bad.clone();
+    changed["data"]["a"] = json!("2");
+    let out = apply(&s, Some(&bad), &changed, &req("three", "v1", false)).unwrap();
+    assert_eq!(managers(&out).0.len(), 1);
+    assert_eq!(managers(&out).0[0].manager, "three");
 }
