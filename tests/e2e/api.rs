@@ -433,6 +433,14 @@ async fn bad_input_gets_a_status_and_stores_nothing() -> anyhow::Result<()> {
         (
             "PATCH",
             "/api/v1/namespaces/default/services/kubernetes",
+            "application/json-patch+json",
+            br#"[{"op":"replace","path":"","value":42}]"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "PATCH",
+            "/api/v1/namespaces/default/services/kubernetes",
             "text/plain",
             b"{}".to_vec(),
             415,

@@ -92,6 +92,9 @@ fn unknown_field_policy(
 /// Checks `apiVersion` and `kind` of a body against the resource the URL
 /// names, filling them in when absent, as Kubernetes' decoder does.
 pub fn check_type(res: &Resource, obj: &mut Value) -> Result<(), ApiError> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request("the object must be a JSON object"));
+    }
     let want_av = res.api_version();
     match obj.get("apiVersion").and_then(Value::as_str) {
         None | Some("") => obj["apiVersion"] = Value::String(want_av),

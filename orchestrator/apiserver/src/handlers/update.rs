@@ -76,6 +76,12 @@ pub async fn write<S: Store>(
             ));
         }
         let mut new = f(&current)?;
+        // A JSON patch may replace the whole document with anything.
+        if !new.is_object() {
+            return Err(ApiError::bad_request(
+                "the patched object must be a JSON object",
+            ));
+        }
         check_type(res, &mut new)?;
         let mut new = merge_server_fields(res, &current, new, part);
         let warnings = admit(res, &mut new, ctx.field_validation()?)?;
