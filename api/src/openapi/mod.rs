@@ -70,6 +70,16 @@ pub fn definitions() -> &'static Map<String, Value> {
     &builtins().defs
 }
 
+/// The definition name of a built-in kind, in whichever version is served
+/// (patch metadata does not differ between versions of a kind).
+pub fn kind_definition(group: &str, kind: &str) -> Option<&'static str> {
+    builtins()
+        .kinds
+        .iter()
+        .find(|((g, _, k), _)| *g == group && *k == kind)
+        .map(|(_, name)| name.as_str())
+}
+
 /// The prefix of a `$ref` into [`definitions`].
 pub const DEFINITIONS_PREFIX: &str = V2_PREFIX;
 

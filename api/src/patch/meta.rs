@@ -1,5 +1,14 @@
-//! Where lists merge: the `patchStrategy`/`patchMergeKey` struct tags of the
-//! built-in types (k8s.io/api v0.33), as a small static tree.
+//! Where lists merge, for strategic merge patch: the `patchStrategy` and
+//! `patchMergeKey` of the built-in types, read from the same OpenAPI
+//! definitions that `/openapi/v2` publishes and server-side apply walks
+//! ([`crate::openapi::definitions`], `x-kubernetes-patch-strategy` and
+//! `x-kubernetes-patch-merge-key`), so the three never disagree.
+
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+use crate::openapi::{DEFINITIONS_PREFIX, OBJECT_META_DEFINITION, definitions, kind_definition};
 
 /// How a field is patched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,364 +21,100 @@ pub enum ListStrategy {
     Replace,
 }
 
-/// One tagged or nested field of a type.
-#[derive(Debug)]
-struct Field {
-    name: &'static str,
-    strategy: ListStrategy,
-    merge_key: Option<&'static str>,
-    /// The field's type (for lists, the element type), if it has tagged fields.
-    ty: Option<&'static Type>,
-}
-
-/// The fields of a type that matter to strategic merge.
-#[derive(Debug)]
-struct Type {
-    fields: &'static [Field],
-}
-
-const fn by_key(name: &'static str, key: &'static str, ty: Option<&'static Type>) -> Field {
-    Field {
-        name,
-        strategy: ListStrategy::Merge,
-        merge_key: Some(key),
-        ty,
-    }
-}
-
-const fn set(name: &'static str) -> Field {
-    Field {
-        name,
-        strategy: ListStrategy::Merge,
-        merge_key: None,
-        ty: None,
-    }
-}
-
-const fn nested(name: &'static str, ty: &'static Type) -> Field {
-    Field {
-        name,
-        strategy: ListStrategy::Default,
-        merge_key: None,
-        ty: Some(ty),
-    }
-}
-
-const fn replace(name: &'static str) -> Field {
-    Field {
-        name,
-        strategy: ListStrategy::Replace,
-        merge_key: None,
-        ty: None,
-    }
-}
-
-const OBJECT_META: Type = Type {
-    fields: &[set("finalizers"), by_key("ownerReferences", "uid", None)],
-};
-
-const CONTAINER: Type = Type {
-    fields: &[
-        by_key("ports", "containerPort", None),
-        by_key("env", "name", None),
-        by_key("volumeMounts", "mountPath", None),
-        by_key("volumeDevices", "devicePath", None),
-    ],
-};
-
-const POD_SPEC: Type = Type {
-    fields: &[
-        by_key("volumes", "name", None),
-        by_key("initContainers", "name", Some(&CONTAINER)),
-        by_key("containers", "name", Some(&CONTAINER)),
-        by_key("ephemeralContainers", "name", Some(&CONTAINER)),
-        by_key("imagePullSecrets", "name", None),
-        by_key("hostAliases", "ip", None),
-        by_key("topologySpreadConstraints", "topologyKey", None),
-        by_key("schedulingGates", "name", None),
-        by_key("resourceClaims", "name", None),
-    ],
-};
-
-const POD_STATUS: Type = Type {
-    fields: &[
-        by_key("conditions", "type", None),
-        by_key("hostIPs", "ip", None),
-        by_key("podIPs", "ip", None),
-        by_key("resourceClaimStatuses", "name", None),
-    ],
-};
-
-const POD_TEMPLATE_SPEC: Type = Type {
-    fields: &[nested("metadata", &OBJECT_META), nested("spec", &POD_SPEC)],
-};
-
-/// A status whose `conditions` merge by `type`.
-const CONDITIONS: Type = Type {
-    fields: &[by_key("conditions", "type", None)],
-};
-
-/// A spec holding a pod `template`.
-const WITH_TEMPLATE: Type = Type {
-    fields: &[nested("template", &POD_TEMPLATE_SPEC)],
-};
-
-const JOB_TEMPLATE_SPEC: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested("spec", &WITH_TEMPLATE),
-    ],
-};
-
-const WEBHOOK: Type = Type {
-    fields: &[by_key("matchConditions", "name", None)],
-};
-
-/// Any kind: only ObjectMeta is tagged.
-const GENERIC: Type = Type {
-    fields: &[nested("metadata", &OBJECT_META)],
-};
-
-const POD: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested("spec", &POD_SPEC),
-        nested("status", &POD_STATUS),
-    ],
-};
-
-const POD_TEMPLATE: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested("template", &POD_TEMPLATE_SPEC),
-    ],
-};
-
-/// Deployment, ReplicaSet, StatefulSet, DaemonSet, ReplicationController, Job.
-const WORKLOAD: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested("spec", &WITH_TEMPLATE),
-        nested("status", &CONDITIONS),
-    ],
-};
-
-const CRON_JOB: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested(
-            "spec",
-            &Type {
-                fields: &[nested("jobTemplate", &JOB_TEMPLATE_SPEC)],
-            },
-        ),
-    ],
-};
-
-const SERVICE: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested(
-            "spec",
-            &Type {
-                fields: &[by_key("ports", "port", None)],
-            },
-        ),
-        nested("status", &CONDITIONS),
-    ],
-};
-
-const SERVICE_ACCOUNT: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        by_key("secrets", "name", None),
-    ],
-};
-
-const NODE: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested(
-            "spec",
-            &Type {
-                fields: &[set("podCIDRs")],
-            },
-        ),
-        nested(
-            "status",
-            &Type {
-                fields: &[
-                    by_key("conditions", "type", None),
-                    by_key("addresses", "type", None),
-                ],
-            },
-        ),
-    ],
-};
-
-/// Namespace, PersistentVolumeClaim, HorizontalPodAutoscaler, FlowSchema, …: status conditions.
-const STATUS_CONDITIONS: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested("status", &CONDITIONS),
-    ],
-};
-
-const COMPONENT_STATUS: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        by_key("conditions", "type", None),
-    ],
-};
-
-const POD_DISRUPTION_BUDGET: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested(
-            "spec",
-            &Type {
-                fields: &[replace("selector")],
-            },
-        ),
-        nested("status", &CONDITIONS),
-    ],
-};
-
-const WEBHOOK_CONFIGURATION: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        by_key("webhooks", "name", Some(&WEBHOOK)),
-    ],
-};
-
-const VALIDATING_ADMISSION_POLICY: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested(
-            "spec",
-            &Type {
-                fields: &[
-                    by_key("matchConditions", "name", None),
-                    by_key("variables", "name", None),
-                ],
-            },
-        ),
-        nested("status", &CONDITIONS),
-    ],
-};
-
-const CSI_NODE: Type = Type {
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested(
-            "spec",
-            &Type {
-                fields: &[by_key("drivers", "name", None)],
-            },
-        ),
-    ],
-};
-
-/// (group, kind) → type, for the kinds with tags beyond ObjectMeta.
-const KINDS: &[(&str, &str, &Type)] = &[
-    ("", "Pod", &POD),
-    ("", "PodTemplate", &POD_TEMPLATE),
-    ("", "ReplicationController", &WORKLOAD),
-    ("", "Service", &SERVICE),
-    ("", "ServiceAccount", &SERVICE_ACCOUNT),
-    ("", "Node", &NODE),
-    ("", "Namespace", &STATUS_CONDITIONS),
-    ("", "PersistentVolumeClaim", &STATUS_CONDITIONS),
-    ("", "ComponentStatus", &COMPONENT_STATUS),
-    ("apps", "Deployment", &WORKLOAD),
-    ("apps", "ReplicaSet", &WORKLOAD),
-    ("apps", "StatefulSet", &WORKLOAD),
-    ("apps", "DaemonSet", &WORKLOAD),
-    ("batch", "Job", &WORKLOAD),
-    ("batch", "CronJob", &CRON_JOB),
-    ("autoscaling", "HorizontalPodAutoscaler", &STATUS_CONDITIONS),
-    ("policy", "PodDisruptionBudget", &POD_DISRUPTION_BUDGET),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration",
-        &WEBHOOK_CONFIGURATION,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingWebhookConfiguration",
-        &WEBHOOK_CONFIGURATION,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicy",
-        &VALIDATING_ADMISSION_POLICY,
-    ),
-    (
-        "flowcontrol.apiserver.k8s.io",
-        "FlowSchema",
-        &STATUS_CONDITIONS,
-    ),
-    (
-        "flowcontrol.apiserver.k8s.io",
-        "PriorityLevelConfiguration",
-        &STATUS_CONDITIONS,
-    ),
-    ("networking.k8s.io", "ServiceCIDR", &STATUS_CONDITIONS),
-    ("storage.k8s.io", "CSINode", &CSI_NODE),
-];
-
 /// What the strategic merge walker knows about the value at one path: how
 /// its fields are patched. Cheap to copy.
 #[derive(Clone, Copy, Debug)]
 pub struct PatchMeta {
-    ty: Option<&'static Type>,
+    /// The schema of the value here, if known.
+    node: Option<&'static Value>,
     /// The field this metadata describes, for error messages.
     name: &'static str,
 }
 
+/// A kind without a definition still patches its ObjectMeta by the rules
+/// (`metadata.finalizers` merge, `metadata.ownerReferences` by `uid`).
+fn generic() -> &'static Value {
+    static CELL: OnceLock<Value> = OnceLock::new();
+    CELL.get_or_init(|| {
+        json!({"properties": {"metadata": {"$ref": format!("{DEFINITIONS_PREFIX}{OBJECT_META_DEFINITION}")}}})
+    })
+}
+
+/// Follows `$ref` (or a lone `allOf` entry) to the schema it names.
+fn resolve(mut node: &'static Value) -> &'static Value {
+    for _ in 0..32 {
+        let next = match (node.get("$ref").and_then(Value::as_str), node.get("allOf")) {
+            (Some(r), _) => r
+                .strip_prefix(DEFINITIONS_PREFIX)
+                .and_then(|n| definitions().get(n)),
+            (None, Some(Value::Array(all))) if all.len() == 1 => all.first(),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    node
+}
+
 impl PatchMeta {
-    /// The metadata of a built-in kind. A kind without tags of its own
-    /// (ConfigMap, Secret, Role, …) still gets ObjectMeta's
-    /// (`metadata.finalizers` merge, `metadata.ownerReferences` by `uid`);
-    /// custom resources should use [`PatchMeta::none`].
+    /// The metadata of a built-in kind; kinds without a definition still
+    /// get ObjectMeta's rules. Custom resources should use [`PatchMeta::none`].
     pub fn for_kind(group: &str, kind: &str) -> PatchMeta {
-        let ty = KINDS
-            .iter()
-            .find(|(g, k, _)| *g == group && *k == kind)
-            .map_or(&GENERIC, |(_, _, t)| *t);
+        let node = kind_definition(group, kind)
+            .and_then(|n| definitions().get(n))
+            .unwrap_or_else(generic);
         PatchMeta {
-            ty: Some(ty),
+            node: Some(node),
             name: "",
         }
     }
 
     /// No metadata: every list is replaced, every map merges.
     pub fn none() -> PatchMeta {
-        PatchMeta { ty: None, name: "" }
-    }
-
-    fn lookup(&self, field: &str) -> Option<&'static Field> {
-        self.ty?.fields.iter().find(|f| f.name == field)
+        PatchMeta {
+            node: None,
+            name: "",
+        }
     }
 
     /// The strategy and merge key of a field, and the metadata of its value
     /// (of its elements, for a list).
     pub fn field(&self, field: &str) -> (ListStrategy, Option<&'static str>, PatchMeta) {
-        match self.lookup(field) {
-            Some(f) => (
-                f.strategy,
-                f.merge_key,
-                PatchMeta {
-                    ty: f.ty,
-                    name: f.name,
-                },
-            ),
-            None => (
-                ListStrategy::Default,
-                None,
-                PatchMeta { ty: None, name: "" },
-            ),
-        }
+        let prop = self
+            .node
+            .map(resolve)
+            .and_then(|n| n.get("properties"))
+            .and_then(Value::as_object)
+            .and_then(|props| props.get_key_value(field));
+        let Some((name, prop)) = prop else {
+            return (ListStrategy::Default, None, PatchMeta::none());
+        };
+        let strategy = match prop
+            .get("x-kubernetes-patch-strategy")
+            .and_then(Value::as_str)
+        {
+            Some(s) if s.split(',').any(|p| p == "replace") => ListStrategy::Replace,
+            Some(s) if s.split(',').any(|p| p == "merge") => ListStrategy::Merge,
+            _ => ListStrategy::Default,
+        };
+        let key = prop
+            .get("x-kubernetes-patch-merge-key")
+            .and_then(Value::as_str);
+        let resolved = resolve(prop);
+        let child = match resolved.get("items") {
+            Some(items) if resolved.get("type").and_then(Value::as_str) == Some("array") => items,
+            _ => resolved,
+        };
+        (
+            strategy,
+            key,
+            PatchMeta {
+                node: Some(child),
+                name: name.as_str(),
+            },
+        )
     }
 
     /// The name of the field this metadata belongs to (empty at the root).

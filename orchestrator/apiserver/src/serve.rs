@@ -35,6 +35,9 @@ pub struct Config {
     pub limits: Limits,
     /// Store tuning.
     pub store: RedbConfig,
+    /// Tokens accepted besides those in `tokens.csv`, not written to it: the
+    /// identities of in-process components (`skiff up`), new each start.
+    pub extra_tokens: Vec<(String, User)>,
 }
 
 impl Config {
@@ -46,6 +49,7 @@ impl Config {
             extra_sans: vec![],
             limits: Limits::default(),
             store: RedbConfig::default(),
+            extra_tokens: vec![],
         }
     }
 }
@@ -150,7 +154,10 @@ pub async fn start(cfg: Config) -> Result<Server, ServerError> {
             &format!("{},admin,admin,\"system:masters\"\n", pki.admin_token),
         )?;
     }
-    let auth = Authenticator::from_file(&tokens)?;
+    let mut auth = Authenticator::from_file(&tokens)?;
+    for (token, user) in &cfg.extra_tokens {
+        auth.add(token, user.clone());
+    }
     let api = Arc::new(Api::new(store, auth, cfg.limits.clone()));
     crd::load_all(&api).await?;
     crate::alloc::repair(&api).await?;

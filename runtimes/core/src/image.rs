@@ -52,3 +52,17 @@ pub enum RegistryAuth {
         password: String,
     },
 }
+
+/// Whether a registry host (`host[:port]`) is on the loopback network; both
+/// runtimes speak plain HTTP to such registries, as Docker does.
+pub fn is_loopback_registry(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        registry.rsplit_once(':').map_or(registry, |(h, _)| h)
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}

@@ -8,7 +8,6 @@
 //! plain HTTP, as Docker does; every other one needs TLS.
 
 use std::io::Read;
-use std::net::IpAddr;
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::{Client, Reference};
@@ -39,15 +38,7 @@ pub fn parse_reference(reference: &str) -> Result<Reference, ImageError> {
         })
 }
 
-/// Whether a registry host (`host[:port]`) is on the loopback network.
-pub fn is_loopback_registry(registry: &str) -> bool {
-    let host = if let Some(rest) = registry.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        registry.rsplit_once(':').map_or(registry, |(h, _)| h)
-    };
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
+pub use skiff_runtime::is_loopback_registry;
 
 fn client_for(reference: &Reference, insecure: &[String]) -> Client {
     let registry = reference.resolve_registry().to_owned();

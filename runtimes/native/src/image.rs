@@ -1,0 +1,408 @@
+//! The OCI image store: images pulled with oci-client, every layer checked
+//! against its digest and unpacked once into `layers/<hex>/` in the form
+//! overlayfs reads as a lower directory (whiteouts become 0:0 character
+//! devices, opaque directories get `trusted.overlay.opaque=y`). `index.json`
+//! maps references to [`ImageRecord`]s.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+use oci_client::client::{ClientConfig, ClientProtocol, linux_amd64_resolver};
+use oci_client::{Client, Reference};
+use oci_spec::image::ImageConfiguration;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use skiff_runtime::{ImageStatus, RegistryAuth, is_loopback_registry};
+
+use crate::error::ImageError;
+use crate::sys;
+
+const LAYER_TYPES: [&str; 6] = [
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar.zstd",
+];
+
+/// What the store records for one reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Digest of the image config (`sha256:…`): the image id, as Docker has it.
+    pub id: String,
+    /// Digest of the manifest it was pulled by.
+    pub manifest_digest: Option<String>,
+    /// Layer digests, bottom first.
+    pub layers: Vec<String>,
+    /// Compressed size of config and layers.
+    pub size: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    images: BTreeMap<String, ImageRecord>,
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let mut out = String::with_capacity(71);
+    out.push_str("sha256:");
+    for b in hash {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn hex_of(digest: &str) -> Result<&str, ImageError> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ImageError::NotPresent(digest.to_owned()));
+    }
+    Ok(hex)
+}
+
+/// A directory of unpacked layers and image configs.
+pub struct ImageStore {
+    root: PathBuf,
+    index: Mutex<Index>,
+}
+
+impl ImageStore {
+    /// Opens (creating) a store under `root`. Blocking.
+    pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
+        for d in ["layers", "configs"] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(|source| ImageError::Io { path: p, source })?;
+        }
+        let path = root.join("index.json");
+        let index = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| ImageError::Json {
+                path: path.clone(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Index::default(),
+            Err(source) => return Err(ImageError::Io { path, source }),
+        };
+        Ok(ImageStore {
+            root: root.to_owned(),
+            index: Mutex::new(index),
+        })
+    }
+
+    /// The unpacked directory of a layer.
+    pub fn layer_dir(&self, digest: &str) -> Result<PathBuf, ImageError> {
+        Ok(self.root.join("layers").join(hex_of(digest)?))
+    }
+
+    /// The record for a reference or an image id.
+    pub fn resolve(&self, reference: &str) -> Option<ImageRecord> {
+        let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        index.images.get(reference).cloned().or_else(|| {
+            index
+                .images
+                .values()
+                .find(|r| r.id == reference)
+                .cloned()
+        })
+    }
+
+    /// The image configuration of an image id. Blocking.
+    pub fn config(&self, id: &str) -> Result<ImageConfiguration, ImageError> {
+        let path = self.root.join("configs").join(hex_of(id)?);
+        let bytes = std::fs::read(&path).map_err(|source| ImageError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| ImageError::Json { path, source })
+    }
+
+    /// Every reference, grouped by image.
+    pub fn list(&self) -> Vec<ImageStatus> {
+        let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut by_id: BTreeMap<&str, ImageStatus> = BTreeMap::new();
+        for (reference, rec) in &index.images {
+            let st = by_id.entry(&rec.id).or_insert_with(|| ImageStatus {
+                id: rec.id.clone(),
+                repo_tags: Vec::new(),
+                repo_digests: Vec::new(),
+                size: rec.size,
+            });
+            st.repo_tags.push(reference.clone());
+            if let Some(m) = &rec.manifest_digest {
+                let repo = reference
+                    .rsplit_once(':')
+                    .filter(|(_, tag)| !tag.contains('/'))
+                    .map_or(reference.as_str(), |(r, _)| r);
+                st.repo_digests.push(format!("{repo}@{m}"));
+            }
+        }
+        by_id.into_values().collect()
+    }
+
+    /// The status of one image.
+    pub fn status(&self, reference: &str) -> Option<ImageStatus> {
+        let rec = self.resolve(reference)?;
+        self.list().into_iter().find(|s| s.id == rec.id)
+    }
+
+    /// Forgets a reference. Unpacked layers stay (layer garbage collection
+    /// is not implemented yet). Blocking.
+    pub fn remove(&self, reference: &str) -> Result<(), ImageError> {
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if index.images.remove(reference).is_some() {
+            self.save(&index)?;
+        }
+        Ok(())
+    }
+
+    fn save(&self, index: &Index) -> Result<(), ImageError> {
+        let path = self.root.join("index.json");
+        let bytes = serde_json::to_vec_pretty(index).map_err(|source| ImageError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        write_atomic(&path, &bytes)
+    }
+
+    /// Records an image whose config and layers have been verified, unpacking
+    /// each layer not yet present. Blocking.
+    pub fn add(
+        &self,
+        reference: &str,
+        manifest_digest: Option<String>,
+        config: &[u8],
+        layers: &[(String, String, &[u8])],
+    ) -> Result<ImageRecord, ImageError> {
+        let id = sha256_digest(config);
+        serde_json::from_slice::<ImageConfiguration>(config).map_err(|e| {
+            ImageError::NotRunnable {
+                reference: reference.to_owned(),
+                message: format!("image config does not parse: {e}"),
+            }
+        })?;
+        write_atomic(&self.root.join("configs").join(hex_of(&id)?), config)?;
+        let mut size = config.len() as u64;
+        for (digest, media_type, data) in layers {
+            size += data.len() as u64;
+            let dir = self.layer_dir(digest)?;
+            if dir.exists() {
+                continue;
+            }
+            let tmp = dir.with_extension("tmp");
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir_all(&tmp).map_err(|source| ImageError::Io {
+                path: tmp.clone(),
+                source,
+            })?;
+            unpack_layer(media_type, data, &tmp).map_err(|source| ImageError::Unpack {
+                digest: digest.clone(),
+                source,
+            })?;
+            std::fs::rename(&tmp, &dir).map_err(|source| ImageError::Io { path: dir, source })?;
+        }
+        let record = ImageRecord {
+            id,
+            manifest_digest,
+            layers: layers.iter().map(|(d, _, _)| d.clone()).collect(),
+            size,
+        };
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        index.images.insert(reference.to_owned(), record.clone());
+        self.save(&index)?;
+        Ok(record)
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|source| ImageError::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| ImageError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Unpacks one (gzip, zstd or plain) tar layer into `dest`, turning OCI
+/// whiteouts into overlayfs ones. Blocking.
+pub fn unpack_layer(media_type: &str, data: &[u8], dest: &Path) -> std::io::Result<()> {
+    let reader: Box<dyn Read + '_> = if media_type.ends_with("gzip") || data.starts_with(&[0x1f, 0x8b])
+    {
+        Box::new(flate2::read::GzDecoder::new(data))
+    } else if media_type.ends_with("zstd") || data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::new(data)?)
+    } else {
+        Box::new(data)
+    };
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_ownerships(true);
+    archive.set_overwrite(true);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        // Refuse anything that would land outside the layer.
+        if path
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::RootDir))
+        {
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let parent = path.parent().unwrap_or(Path::new(""));
+        if name == ".wh..wh..opq" {
+            let dir = dest.join(parent);
+            std::fs::create_dir_all(&dir)?;
+            sys::set_opaque(&dir)?;
+        } else if let Some(hidden) = name.strip_prefix(".wh.") {
+            let dir = dest.join(parent);
+            std::fs::create_dir_all(&dir)?;
+            sys::make_whiteout(&dir.join(hidden))?;
+        } else {
+            entry.unpack_in(dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses a reference, naming it in the error.
+pub fn parse_reference(reference: &str) -> Result<Reference, ImageError> {
+    reference
+        .parse::<Reference>()
+        .map_err(|e| ImageError::BadReference {
+            reference: reference.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+fn oci_auth(auth: &RegistryAuth) -> oci_client::secrets::RegistryAuth {
+    match auth {
+        RegistryAuth::Anonymous => oci_client::secrets::RegistryAuth::Anonymous,
+        RegistryAuth::Basic { username, password } => {
+            oci_client::secrets::RegistryAuth::Basic(username.clone(), password.clone())
+        }
+    }
+}
+
+/// A fetched image, verified, not yet unpacked.
+pub struct Fetched {
+    /// Manifest digest.
+    pub manifest_digest: Option<String>,
+    /// Config bytes.
+    pub config: Vec<u8>,
+    /// `(digest, media type, bytes)` of each layer, bottom first.
+    pub layers: Vec<(String, String, Vec<u8>)>,
+}
+
+/// Pulls `reference` (an index resolves to linux/amd64) and verifies the
+/// config and every layer against the manifest.
+pub async fn fetch(
+    reference: &str,
+    auth: &RegistryAuth,
+    insecure: &[String],
+) -> Result<Fetched, ImageError> {
+    let parsed = parse_reference(reference)?;
+    let registry = parsed.resolve_registry().to_owned();
+    let protocol = if is_loopback_registry(&registry) || insecure.contains(&registry) {
+        ClientProtocol::HttpsExcept(vec![registry])
+    } else {
+        ClientProtocol::Https
+    };
+    let client = Client::new(ClientConfig {
+        protocol,
+        platform_resolver: Some(Box::new(linux_amd64_resolver)),
+        ..Default::default()
+    });
+    let image = client
+        .pull(&parsed, &oci_auth(auth), LAYER_TYPES.to_vec())
+        .await
+        .map_err(|source| ImageError::Registry {
+            reference: reference.to_owned(),
+            source,
+        })?;
+    let not_runnable = |message: String| ImageError::NotRunnable {
+        reference: reference.to_owned(),
+        message,
+    };
+    let manifest = image
+        .manifest
+        .ok_or_else(|| not_runnable("registry returned no image manifest".to_owned()))?;
+    let mismatch = |expected: &str, actual: String| ImageError::DigestMismatch {
+        reference: reference.to_owned(),
+        expected: expected.to_owned(),
+        actual,
+    };
+    if let (Some(want), Some(got)) = (parsed.digest(), image.digest.as_deref())
+        && want != got
+    {
+        return Err(mismatch(want, got.to_owned()));
+    }
+    let config_digest = sha256_digest(&image.config.data);
+    if config_digest != manifest.config.digest {
+        return Err(mismatch(&manifest.config.digest, config_digest));
+    }
+    // Layers may arrive in any order: put them in manifest order by digest.
+    let mut by_digest: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for layer in image.layers {
+        by_digest.insert(sha256_digest(&layer.data), layer.data.to_vec());
+    }
+    let mut layers = Vec::new();
+    for desc in &manifest.layers {
+        let data = by_digest
+            .remove(&desc.digest)
+            .ok_or_else(|| mismatch(&desc.digest, "no layer with that digest".to_owned()))?;
+        layers.push((desc.digest.clone(), desc.media_type.clone(), data));
+    }
+    Ok(Fetched {
+        manifest_digest: image.digest,
+        config: image.config.data.to_vec(),
+        layers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn digests_are_checked_for_shape() {
+        assert!(hex_of("sha256:../../etc").is_err());
+        assert!(hex_of(&sha256_digest(b"x")).is_ok());
+    }
+
+    #[test]
+    fn plain_gzip_and_zstd_layers_unpack() {
+        let plain = tar_of(&[("etc/motd", b"hi\n")]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(&plain[..], 1).unwrap();
+        for (mt, data) in [
+            ("application/vnd.oci.image.layer.v1.tar", plain.clone()),
+            ("application/vnd.oci.image.layer.v1.tar+gzip", gz),
+            ("application/vnd.oci.image.layer.v1.tar+zstd", zst),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            unpack_layer(mt, &data, dir.path()).unwrap();
+            assert_eq!(std::fs::read(dir.path().join("etc/motd")).unwrap(), b"hi\n");
+        }
+    }
+}
