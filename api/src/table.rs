@@ -33,6 +33,17 @@ pub fn partial_metadata(obj: &Value) -> Value {
     })
 }
 
+/// The metadata a Table row carries: PartialObjectMetadata without
+/// `managedFields`, which `kubectl get` never shows and which would be most
+/// of a large table's bytes.
+fn row_metadata(obj: &Value) -> Value {
+    let mut m = partial_metadata(obj);
+    if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    m
+}
+
 /// Converts objects of one resource into a Table.
 pub fn table(res: &Resource, objects: &[Value], include: Include, now: jiff::Timestamp) -> Value {
     let (defs, rows): (Vec<Value>, Vec<Value>) = match &res.origin {
@@ -60,7 +71,7 @@ pub fn table(res: &Resource, objects: &[Value], include: Include, now: jiff::Tim
             let mut row = json!({"cells": cells});
             match include {
                 Include::None => {}
-                Include::Metadata => row["object"] = partial_metadata(obj),
+                Include::Metadata => row["object"] = row_metadata(obj),
                 Include::Object => row["object"] = obj.clone(),
             }
             row

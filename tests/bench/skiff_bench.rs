@@ -13,9 +13,6 @@
 //! over HTTPS; `store` drives `skiff_store::RedbStore` in-process and etcd on
 //! loopback. Every run ends with a Markdown table and the command to rerun it.
 
-use std::process::Command;
-
-use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 mod api;
@@ -47,9 +44,6 @@ enum What {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if matches!(cli.what, What::Api(_)) && std::env::var_os("SKIFF_BIN").is_none() {
-        return rerun_with_skiff_bin();
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -72,26 +66,6 @@ fn main() -> anyhow::Result<()> {
         kernel()
     );
     result
-}
-
-/// The harness finds `skiff` beside test binaries (target/*/deps); this one
-/// lives in target/*/ itself, so point `$SKIFF_BIN` at its sibling and run
-/// again (setting the variable in-process would take `unsafe`).
-fn rerun_with_skiff_bin() -> anyhow::Result<()> {
-    let me = std::env::current_exe()?;
-    let skiff = me.with_file_name("skiff");
-    if !skiff.exists() {
-        bail!(
-            "{} not found: build it first (cargo build --release -p skiff) or set SKIFF_BIN",
-            skiff.display()
-        );
-    }
-    let status = Command::new(&me)
-        .args(std::env::args_os().skip(1))
-        .env("SKIFF_BIN", &skiff)
-        .status()
-        .with_context(|| format!("running {}", me.display()))?;
-    std::process::exit(status.code().unwrap_or(1));
 }
 
 /// The command line that reproduces this run.

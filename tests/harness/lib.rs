@@ -15,12 +15,14 @@ pub fn skiff_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().unwrap_or_default();
-    // target/debug/deps/e2e-HASH → target/debug/skiff
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
-    dir.join("skiff")
+    // Test binaries live in target/<profile>/deps, bench binaries in
+    // target/<profile>: the skiff binary is beside one or the other.
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    [dir, dir.parent().unwrap_or(dir)]
+        .iter()
+        .map(|d| d.join("skiff"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| dir.join("skiff"))
 }
 
 /// A running `skiff server` on 127.0.0.1 with its own data directory.

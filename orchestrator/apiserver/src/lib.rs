@@ -35,5 +35,6 @@ pub mod pki;
 pub mod route;
 mod serve;
 pub mod state;
+pub mod watch_cache;
 
 pub use serve::{Config, Server, ServerError, router, start};

@@ -38,6 +38,8 @@ pub struct Api<S> {
     pub auth: Authenticator,
     /// Request limits.
     pub limits: Limits,
+    /// Watch events decoded once for all watchers.
+    pub events: Arc<crate::watch_cache::EventCache>,
     /// Documents derived from the registry (OpenAPI), dropped when it changes.
     cache: std::sync::Mutex<std::collections::HashMap<String, bytes::Bytes>>,
 }
@@ -50,6 +52,7 @@ impl<S: Store> Api<S> {
             registry: RwLock::new(Arc::new(Registry::builtin())),
             auth,
             limits,
+            events: Arc::default(),
             cache: Default::default(),
         }
     }

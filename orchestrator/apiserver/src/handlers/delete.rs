@@ -179,7 +179,7 @@ async fn delete_one<S: Store>(
     if !finalizers.is_empty() || grace > 0 || is_namespace {
         // Mark for deletion; finalizers, the node agent or the namespace
         // controller finish it.
-        let (obj, _) = write(api, &sub_ctx, Part::Main, None, |cur| {
+        let (obj, _) = write(api, &sub_ctx, Part::Delete, None, |cur| {
             let mut next = cur.clone();
             let m = objects::meta_mut(&mut next);
             if !m.contains_key("deletionTimestamp") {

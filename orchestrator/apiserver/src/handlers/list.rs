@@ -13,7 +13,7 @@ use skiff_api::fields::field_value;
 use skiff_api::registry::Resource;
 use skiff_api::selector::{FieldSelector, LabelSelector};
 use skiff_api::status::{ApiError, Reason};
-use skiff_store::{ListOptions, Revision, Store};
+use skiff_store::{KeyValue, ListOptions, Revision, Store};
 
 use super::{Ctx, json_response};
 use crate::negotiate::Shape;
@@ -110,13 +110,25 @@ fn decode_continue(token: &str, prefix: &str) -> Result<Continue, ApiError> {
     Ok(c)
 }
 
-/// Reads the matching objects of a collection: one page when `limit` is
-/// set. Returns (items, snapshot revision, continue token, remaining).
+/// One page of a collection: the stored entries selected, the snapshot's
+/// revision, the continue token and how many remain.
+pub struct Page {
+    /// Selected entries, as stored (decoded only where a filter needed it).
+    pub items: Vec<KeyValue>,
+    /// Snapshot revision.
+    pub revision: Revision,
+    /// Continue token, if more follow.
+    pub token: Option<String>,
+    /// `remainingItemCount`, when known.
+    pub remaining: Option<usize>,
+}
+
+/// Reads the matching objects of a collection: one page when `limit` is set.
 pub async fn read_page<S: Store>(
     api: &Api<S>,
     ctx: &Ctx,
     filter: &Filter,
-) -> Result<(Vec<Value>, Revision, Option<String>, Option<usize>), ApiError> {
+) -> Result<Page, ApiError> {
     let res = &ctx.res;
     let prefix = res.collection_key(ctx.ns());
     let limit = match ctx.q("limit") {
@@ -159,7 +171,6 @@ pub async fn read_page<S: Store>(
         }
     }
     let mut items = Vec::new();
-    let mut revision = None;
     loop {
         // Read in chunks until the page is full of *matching* objects, as
         // Kubernetes does, so a selective filter still honours `limit`.
@@ -170,36 +181,39 @@ pub async fn read_page<S: Store>(
             .list(&prefix, opts.clone())
             .await
             .map_err(|e| store_error(res, "", e))?;
-        revision.get_or_insert(page.revision);
-        opts.revision = Some(page.revision);
+        let rev = page.revision;
+        opts.revision = Some(rev);
+        let (page_len, page_remaining) = (page.items.len(), page.remaining);
+        let mut served = 0;
         let mut last_key = None;
-        for kv in &page.items {
+        for kv in page.items {
+            served += 1;
             last_key = Some(kv.key.clone());
-            let obj = objects::decode_for(res, kv)?;
-            if filter.matches(res, &obj) {
-                items.push(obj);
+            // Without a filter nothing needs decoding here at all.
+            if filter.is_empty() || filter.matches(res, &objects::decode_for(res, &kv)?) {
+                items.push(kv);
                 if limit.is_some_and(|l| items.len() >= l) {
                     break;
                 }
             }
         }
-        let rev = page.revision;
-        let Some(k) = last_key else {
-            return Ok((items, rev, None, None));
+        let done = |items, token, remaining| Page {
+            items,
+            revision: rev,
+            token,
+            remaining,
         };
-        let served = page
-            .items
-            .iter()
-            .position(|kv| kv.key == k)
-            .map_or(0, |p| p + 1);
-        let left = page.remaining + (page.items.len() - served);
+        let Some(k) = last_key else {
+            return Ok(done(items, None, None));
+        };
+        let left = page_remaining + (page_len - served);
         if limit.is_some_and(|l| items.len() >= l) {
             let token = (left > 0).then(|| encode_continue(rev, &k));
             let remaining = (filter.is_empty() && left > 0).then_some(left);
-            return Ok((items, rev, token, remaining));
+            return Ok(done(items, token, remaining));
         }
         if left == 0 {
-            return Ok((items, rev, None, None));
+            return Ok(done(items, None, None));
         }
         opts.start_after = Some(k);
     }
@@ -208,33 +222,74 @@ pub async fn read_page<S: Store>(
 /// GET of a collection.
 pub async fn list<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiError> {
     let filter = Filter::from_ctx(ctx)?;
-    let (items, rev, token, remaining) = read_page(api, ctx, &filter).await?;
-    let mut meta = json!({"resourceVersion": rev.to_string()});
-    if let Some(t) = token {
+    let page = read_page(api, ctx, &filter).await?;
+    let mut meta = json!({"resourceVersion": page.revision.to_string()});
+    if let Some(t) = page.token {
         meta["continue"] = t.into();
     }
-    if let Some(r) = remaining {
+    if let Some(r) = page.remaining {
         meta["remainingItemCount"] = r.into();
     }
     let res = &ctx.res;
-    let body = match ctx.shape()? {
-        Shape::Object => json!({
-            "kind": res.list_kind(),
-            "apiVersion": res.api_version(),
-            "metadata": meta,
-            "items": items,
-        }),
-        Shape::Table => {
-            let mut t = skiff_api::table::table(res, &items, ctx.include(), jiff::Timestamp::now());
-            t["metadata"] = meta;
-            t
-        }
-        Shape::Metadata => json!({
+    let shape = ctx.shape()?;
+    if shape == Shape::Object {
+        return raw_list_response(res, &meta, &page.items);
+    }
+    let items = page
+        .items
+        .iter()
+        .map(|kv| objects::decode_for(res, kv))
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = if shape == Shape::Table {
+        let mut t = skiff_api::table::table(res, &items, ctx.include(), jiff::Timestamp::now());
+        t["metadata"] = meta;
+        t
+    } else {
+        json!({
             "kind": "PartialObjectMetadataList",
             "apiVersion": "meta.k8s.io/v1",
             "metadata": meta,
             "items": items.iter().map(skiff_api::table::partial_metadata).collect::<Vec<_>>(),
-        }),
+        })
     };
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// A JSON list written from the stored bytes: each item gets its revision
+/// spliced in rather than being parsed and printed again (see
+/// [`objects::with_revision`]). Custom resources, whose apiVersion depends
+/// on the version asked for, and entries stored in an older layout are
+/// decoded.
+fn raw_list_response(
+    res: &Resource,
+    meta: &Value,
+    items: &[KeyValue],
+) -> Result<Response, ApiError> {
+    let mut body =
+        Vec::with_capacity(items.iter().map(|kv| kv.value.len() + 40).sum::<usize>() + 256);
+    let head = json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": meta});
+    let head = serde_json::to_vec(&head).unwrap_or_default();
+    // `{"kind":…,"metadata":{…}` then `,"items":[…]}`.
+    body.extend_from_slice(&head[..head.len() - 1]);
+    body.extend_from_slice(b",\"items\":[");
+    let builtin = matches!(res.origin, skiff_api::registry::Origin::Builtin);
+    for (i, kv) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        match objects::with_revision(&kv.value, kv.mod_revision).filter(|_| builtin) {
+            Some(bytes) => body.extend_from_slice(&bytes),
+            None => {
+                let obj = objects::decode_for(res, kv)?;
+                let _ = serde_json::to_writer(&mut body, &obj);
+            }
+        }
+    }
+    body.extend_from_slice(b"]}");
+    let mut r = Response::new(axum::body::Body::from(body));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
 }

@@ -26,6 +26,9 @@ pub enum Part {
     Status,
     /// Only a namespace's `spec.finalizers`.
     Finalize,
+    /// As `Main`, but `deletionTimestamp` and `deletionGracePeriodSeconds`
+    /// come from the new object: the delete handler's write.
+    Delete,
 }
 
 /// How many times a write without a precondition retries a lost race.
@@ -96,9 +99,15 @@ pub async fn write<S: Store>(
         if dry_run {
             return Ok((new, warnings));
         }
-        // The last finalizer is gone from an object being deleted: it goes.
+        // The last finalizer is gone from an object being deleted: it goes,
+        // unless it is in its grace period (a pod its node is stopping).
         let finished = objects::is_deleting(&new)
             && objects::finalizers(&new).is_empty()
+            && objects::meta(&new)
+                .get("deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                == 0
             && !(res.kind == "Namespace" && has_spec_finalizers(&new));
         let key = res.object_key(ctx.ns(), name);
         let result = if finished {
@@ -177,7 +186,7 @@ pub fn merge_server_fields(
                 .unwrap_or(Value::Array(vec![]));
             return out;
         }
-        Part::Main => {}
+        Part::Main | Part::Delete => {}
     }
     if res.has_status() {
         match current.get("status") {
@@ -200,6 +209,9 @@ pub fn merge_server_fields(
         "deletionGracePeriodSeconds",
         "generation",
     ] {
+        if part == Part::Delete && f.starts_with("deletion") {
+            continue;
+        }
         match cur.get(f) {
             Some(v) => meta.insert(f.into(), v.clone()),
             None => meta.remove(f),

@@ -28,6 +28,7 @@ use super::list::Filter;
 use crate::negotiate::Shape;
 use crate::objects;
 use crate::state::{Api, store_error};
+use crate::watch_cache::Decoded;
 
 /// How often a bookmark is sent to clients that allow them.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
@@ -46,6 +47,19 @@ impl Stream {
     fn selected(&self, obj: &Value) -> bool {
         self.name.as_deref().is_none_or(|n| objects::name(obj) == n)
             && self.filter.matches(&self.res, obj)
+    }
+
+    /// Sends one store event; false once the client is gone. Plain object
+    /// watches share the printed line with every other watcher.
+    async fn send_event(&self, kind: &'static str, ev: &Decoded) -> bool {
+        match self.shape {
+            Shape::Object => self.tx.send(Ok(ev.line(kind, &self.res))).await.is_ok(),
+            _ => {
+                let mut obj = ev.new.clone();
+                objects::as_version(&self.res, &mut obj);
+                self.send(kind, obj).await
+            }
+        }
     }
 
     /// Sends one event; false once the client is gone.
@@ -71,29 +85,18 @@ impl Stream {
         json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta})
     }
 
-    /// Turns a store event into what this watcher sees, if anything.
-    fn translate(&self, ev: &Event) -> Result<Option<(&'static str, Value)>, ApiError> {
-        let mut new: Value = serde_json::from_slice(&ev.value).map_err(|e| {
-            ApiError::internal(format!("stored object {} is not JSON: {e}", ev.key))
-        })?;
-        objects::set_revision(&mut new, ev.revision);
-        objects::as_version(&self.res, &mut new);
-        let now = self.selected(&new);
-        Ok(match ev.kind {
-            EventKind::Delete => now.then_some(("DELETED", new)),
-            EventKind::Put => {
-                let before = match &ev.prev {
-                    Some(kv) => Some(self.selected(&objects::decode(kv)?)),
-                    None => None,
-                };
-                match (before, now) {
-                    (Some(true), true) => Some(("MODIFIED", new)),
-                    (None | Some(false), true) => Some(("ADDED", new)),
-                    (Some(true), false) => Some(("DELETED", new)),
-                    (_, false) => None,
-                }
-            }
-        })
+    /// What this watcher sees of a store event, if anything.
+    fn translate(&self, ev: &Event, decoded: &Decoded) -> Option<&'static str> {
+        let now = self.selected(&decoded.new);
+        match ev.kind {
+            EventKind::Delete => now.then_some("DELETED"),
+            EventKind::Put => match (decoded.prev.as_ref().map(|p| self.selected(p)), now) {
+                (Some(true), true) => Some("MODIFIED"),
+                (None | Some(false), true) => Some("ADDED"),
+                (Some(true), false) => Some("DELETED"),
+                (_, false) => None,
+            },
+        }
     }
 }
 
@@ -141,6 +144,7 @@ pub async fn watch<S: Store>(api: &Arc<Api<S>>, ctx: &Ctx) -> Result<Response, A
         }
     };
     let watch = api.store.watch(&prefix, start);
+    let events = api.events.clone();
     tokio::spawn(async move {
         let deadline = tokio::time::sleep(Duration::from_secs(timeout));
         tokio::pin!(deadline);
@@ -175,17 +179,17 @@ pub async fn watch<S: Store>(api: &Arc<Api<S>>, ctx: &Ctx) -> Result<Response, A
                 next = watch.next() => match next {
                     Some(Ok(ev)) => {
                         last = ev.revision;
-                        match stream.translate(&ev) {
-                            Ok(Some((kind, obj))) => {
-                                if !stream.send(kind, obj).await {
-                                    return;
-                                }
-                            }
-                            Ok(None) => {}
+                        let decoded = match events.decode(&ev) {
+                            Ok(d) => d,
                             Err(e) => {
                                 stream.send("ERROR", e.to_status()).await;
                                 return;
                             }
+                        };
+                        if let Some(kind) = stream.translate(&ev, &decoded)
+                            && !stream.send_event(kind, &decoded).await
+                        {
+                            return;
                         }
                     }
                     Some(Err(e)) => {
