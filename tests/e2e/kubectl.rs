@@ -304,20 +304,9 @@ fn workflow(bin: &str) {
     assert!(out.to_lowercase().contains("replicas"), "{out}");
 
     // get -w sees a new object.
-    let mut watch = Command::new(bin)
-        .args(["get", "cm", "-n", "shop", "-w", "--request-timeout=8s"])
-        .env("KUBECONFIG", &c.kubeconfig)
-        .env("HOME", c.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubectl -w");
-    std::thread::sleep(Duration::from_millis(1500));
-    k.ok(&["create", "configmap", "watched", "-n", "shop"]);
-    std::thread::sleep(Duration::from_millis(1500));
-    let _ = watch.kill();
-    let out = watch.wait_with_output().expect("watch output");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = watch_while(&c, bin, &["get", "cm", "-n", "shop"], || {
+        k.ok(&["create", "configmap", "watched", "-n", "shop"]);
+    });
     assert!(
         text.contains("settings") && text.contains("watched"),
         "{text}"
@@ -335,6 +324,17 @@ fn workflow(bin: &str) {
         k.ok(&["get", "bt", "-n", "shop", "-o", "name"])
             .contains("boat.skiff.dev/dinghy")
     );
+    // … and watched.
+    let text = watch_while(&c, bin, &["get", "boats", "-n", "shop"], || {
+        k.ok_in(
+            &["apply", "-f", "-"],
+            Some("apiVersion: skiff.dev/v1\nkind: Boat\nmetadata: {name: ketch, namespace: shop}\nspec: {length: 9}\n"),
+        );
+    });
+    assert!(
+        text.contains("dinghy") && text.contains("ketch") && text.contains('9'),
+        "{text}"
+    );
 
     // delete -l and -f.
     k.ok(&["delete", "cm", "-n", "shop", "-l", "app=shop"]);
@@ -349,6 +349,25 @@ fn workflow(bin: &str) {
     );
     let (ok, _, err) = k.run(&["get", "deploy", "web", "-n", "shop"], None);
     assert!(!ok && err.contains("NotFound"), "{err}");
+}
+
+/// Runs `kubectl ARGS -w` while `during` acts, and returns what it printed.
+fn watch_while(c: &Cluster, bin: &str, args: &[&str], during: impl FnOnce()) -> String {
+    let mut watch = Command::new(bin)
+        .args(args)
+        .args(["-w", "--request-timeout=8s"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .env("HOME", c.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl -w");
+    std::thread::sleep(Duration::from_millis(1500));
+    during();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = watch.kill();
+    let out = watch.wait_with_output().expect("watch output");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
