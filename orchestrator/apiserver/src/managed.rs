@@ -60,10 +60,7 @@ fn is_apply(ctx: &Ctx) -> bool {
 }
 
 fn api_version(ctx: &Ctx) -> String {
-    match ctx.res.group.as_str() {
-        "" => ctx.res.version.clone(),
-        g => format!("{g}/{}", ctx.res.version),
-    }
+    ctx.res.api_version()
 }
 
 fn request<'a>(ctx: &'a Ctx, api_version: &'a str, now: &'a str) -> Result<Request<'a>, ApiError> {
