@@ -14,6 +14,12 @@ command -v gcc >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 # The Wasm runtime's registry tests push to and pull from a local registry.
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# The native runtime's tests build a busybox image offline and cross-check
+# bundles with runc.
+command -v umoci >/dev/null || need+=(umoci)
+command -v skopeo >/dev/null || need+=(skopeo)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v runc >/dev/null || need+=(runc)
 # kubectl: keep one that is installed (these machines carry Google's);
 # otherwise Debian's kubernetes-client.
 command -v kubectl >/dev/null || need+=(kubernetes-client)

@@ -101,13 +101,11 @@ impl ImageStore {
     /// The record for a reference or an image id.
     pub fn resolve(&self, reference: &str) -> Option<ImageRecord> {
         let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        index.images.get(reference).cloned().or_else(|| {
-            index
-                .images
-                .values()
-                .find(|r| r.id == reference)
-                .cloned()
-        })
+        index
+            .images
+            .get(reference)
+            .cloned()
+            .or_else(|| index.images.values().find(|r| r.id == reference).cloned())
     }
 
     /// The image configuration of an image id. Blocking.
@@ -232,14 +230,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
 /// Unpacks one (gzip, zstd or plain) tar layer into `dest`, turning OCI
 /// whiteouts into overlayfs ones. Blocking.
 pub fn unpack_layer(media_type: &str, data: &[u8], dest: &Path) -> std::io::Result<()> {
-    let reader: Box<dyn Read + '_> = if media_type.ends_with("gzip") || data.starts_with(&[0x1f, 0x8b])
-    {
-        Box::new(flate2::read::GzDecoder::new(data))
-    } else if media_type.ends_with("zstd") || data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::stream::read::Decoder::new(data)?)
-    } else {
-        Box::new(data)
-    };
+    let reader: Box<dyn Read + '_> =
+        if media_type.ends_with("gzip") || data.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::GzDecoder::new(data))
+        } else if media_type.ends_with("zstd") || data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Box::new(zstd::stream::read::Decoder::new(data)?)
+        } else {
+            Box::new(data)
+        };
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     archive.set_preserve_ownerships(true);
@@ -376,6 +374,9 @@ mod tests {
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
             h.set_cksum();
             b.append_data(&mut h, name, *data).unwrap();
         }

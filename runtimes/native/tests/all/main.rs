@@ -1,1 +1,6 @@
-//! t
+//! Integration tests of the native runtime: real registry on loopback, real
+//! namespaces, cgroups and overlayfs (root), and a cross-check against runc.
+
+mod conformance;
+mod fixture;
+mod run;

@@ -1,0 +1,293 @@
+//! The OCI runtime bundle: `config.json` built with oci-spec from the image
+//! config and the container config, plus `rootfs/` (an overlay mount). The
+//! same directory runs under `runc run`, which is how tests cross-check the
+//! executor.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::ImageConfiguration;
+use oci_spec::runtime::{
+    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder,
+    Spec, SpecBuilder, UserBuilder, get_default_maskedpaths, get_default_mounts,
+    get_default_readonly_paths,
+};
+use skiff_runtime::{ContainerConfig, RuntimeError};
+
+use crate::error::BundleError;
+
+/// CFS period used for CPU limits (the kernel's and runc's default).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// Inputs of a bundle besides the two configs.
+#[derive(Debug, Clone)]
+pub struct BundleParams {
+    /// The container's hostname (the pod name, as in Kubernetes).
+    pub hostname: String,
+    /// Network namespace file of the pod to join.
+    pub netns: Option<PathBuf>,
+    /// cgroup path relative to each hierarchy's root.
+    pub cgroups_path: String,
+    /// Pids limit (the kubelet's pod pids limit).
+    pub pids_limit: Option<i64>,
+}
+
+/// The argv Kubernetes runs: `command` replaces the entrypoint, `args`
+/// replaces the image's Cmd.
+pub fn argv(image: &ImageConfiguration, c: &ContainerConfig) -> Vec<String> {
+    let cfg = image.config().as_ref();
+    let entrypoint = cfg.and_then(|c| c.entrypoint().clone()).unwrap_or_default();
+    let cmd = cfg.and_then(|c| c.cmd().clone()).unwrap_or_default();
+    match (c.command.is_empty(), c.args.is_empty()) {
+        (false, _) => c.command.iter().chain(&c.args).cloned().collect(),
+        (true, false) => entrypoint.into_iter().chain(c.args.clone()).collect(),
+        (true, true) => entrypoint.into_iter().chain(cmd).collect(),
+    }
+}
+
+/// Image env overridden by the container's, in order.
+pub fn env(image: &ImageConfiguration, c: &ContainerConfig) -> Vec<String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let image_env = image
+        .config()
+        .as_ref()
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default();
+    let mut set = |k: &str, v: &str| match out.iter_mut().find(|(n, _)| n == k) {
+        Some(e) => e.1 = v.to_owned(),
+        None => out.push((k.to_owned(), v.to_owned())),
+    };
+    if image_env.iter().all(|e| !e.starts_with("PATH=")) {
+        set(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
+    }
+    for e in &image_env {
+        let (k, v) = e.split_once('=').unwrap_or((e, ""));
+        set(k, v);
+    }
+    for e in &c.env {
+        set(&e.name, &e.value);
+    }
+    out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// Numeric `uid[:gid]` from the image's User.
+pub fn user(image: &ImageConfiguration) -> Result<(u32, u32), RuntimeError> {
+    let u = image
+        .config()
+        .as_ref()
+        .and_then(|c| c.user().clone())
+        .unwrap_or_default();
+    if u.is_empty() {
+        return Ok((0, 0));
+    }
+    let (uid, gid) = u.split_once(':').unwrap_or((&u, "0"));
+    let parse = |s: &str| {
+        s.parse::<u32>().map_err(|_| {
+            RuntimeError::invalid(
+                "image User",
+                format!("{u:?}: only numeric uid[:gid] is supported yet"),
+            )
+        })
+    };
+    Ok((parse(uid)?, parse(gid)?))
+}
+
+fn bind(source: &Path, destination: &str, readonly: bool) -> Result<Mount, BundleError> {
+    let mut options = vec!["rbind".to_owned(), "rprivate".to_owned()];
+    if readonly {
+        options.push("ro".to_owned());
+    }
+    Ok(MountBuilder::default()
+        .destination(destination)
+        .typ("bind")
+        .source(source)
+        .options(options)
+        .build()?)
+}
+
+/// Builds the runtime spec.
+pub fn build_spec(
+    image: &ImageConfiguration,
+    c: &ContainerConfig,
+    p: &BundleParams,
+) -> Result<Spec, RuntimeError> {
+    let args = argv(image, c);
+    if args.is_empty() {
+        return Err(RuntimeError::invalid(
+            "command",
+            "neither the container nor the image names a command",
+        ));
+    }
+    let (uid, gid) = user(image)?;
+    let cwd = c
+        .working_dir
+        .clone()
+        .or_else(|| {
+            image
+                .config()
+                .as_ref()
+                .and_then(|c| c.working_dir().clone())
+        })
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".to_owned());
+    let spec_err = |e: BundleError| RuntimeError::CreateContainer {
+        name: c.name.clone(),
+        source: Box::new(e),
+    };
+    let oci_err = |e: oci_spec::OciSpecError| spec_err(BundleError::Spec(e));
+    // runc's defaults, minus the cgroup mount (no cgroup namespace yet).
+    let mut mounts: Vec<Mount> = get_default_mounts()
+        .into_iter()
+        .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
+        .collect();
+    for m in &c.mounts {
+        if !m.container_path.starts_with('/') {
+            return Err(RuntimeError::invalid(
+                "volumeMounts.mountPath",
+                format!("{:?} is not absolute", m.container_path),
+            ));
+        }
+        mounts.push(bind(&m.host_path, &m.container_path, m.readonly).map_err(spec_err)?);
+    }
+    let mut namespaces = Vec::new();
+    for typ in [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ] {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(typ)
+                .build()
+                .map_err(oci_err)?,
+        );
+    }
+    let mut net = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
+    if let Some(path) = &p.netns {
+        net = net.path(path.clone());
+    }
+    namespaces.push(net.build().map_err(oci_err)?);
+    let mut resources = LinuxResourcesBuilder::default();
+    if let Some(bytes) = c.resources.memory_limit_bytes {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        resources = resources.memory(
+            LinuxMemoryBuilder::default()
+                .limit(bytes)
+                .swap(bytes)
+                .build()
+                .map_err(oci_err)?,
+        );
+    }
+    if let Some(millis) = c.resources.cpu_limit_millis {
+        let quota = i64::try_from(millis * CPU_PERIOD_US / 1000).unwrap_or(i64::MAX);
+        resources = resources.cpu(
+            LinuxCpuBuilder::default()
+                .quota(quota.max(1000))
+                .period(CPU_PERIOD_US)
+                .shares((millis * 1024 / 1000).max(2))
+                .build()
+                .map_err(oci_err)?,
+        );
+    }
+    if let Some(limit) = p.pids_limit {
+        resources = resources.pids(
+            LinuxPidsBuilder::default()
+                .limit(limit)
+                .build()
+                .map_err(oci_err)?,
+        );
+    }
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(args)
+        .env(env(image, c))
+        .cwd(cwd)
+        .user(
+            UserBuilder::default()
+                .uid(uid)
+                .gid(gid)
+                .build()
+                .map_err(oci_err)?,
+        )
+        .no_new_privileges(true)
+        .build()
+        .map_err(oci_err)?;
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources.build().map_err(oci_err)?)
+        .cgroups_path(PathBuf::from(format!("/{}", p.cgroups_path)))
+        .masked_paths(get_default_maskedpaths())
+        .readonly_paths(get_default_readonly_paths())
+        .build()
+        .map_err(oci_err)?;
+    SpecBuilder::default()
+        .version("1.0.2")
+        .root(
+            RootBuilder::default()
+                .path("rootfs")
+                .readonly(false)
+                .build()
+                .map_err(oci_err)?,
+        )
+        .hostname(p.hostname.clone())
+        .process(process)
+        .mounts(mounts)
+        .linux(linux)
+        .build()
+        .map_err(oci_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_runtime::{ImageSpec, Resources};
+
+    fn image(json: &str) -> ImageConfiguration {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn kubernetes_command_rules() {
+        let img = image(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},
+               "config":{"Entrypoint":["/bin/ep"],"Cmd":["c1"],"Env":["A=1","PATH=/bin"],"User":"5:6"}}"#,
+        );
+        let c = ContainerConfig::new("x", ImageSpec::new("i"));
+        assert_eq!(argv(&img, &c), ["/bin/ep", "c1"]);
+        let c = c.with_args(["a"]);
+        assert_eq!(argv(&img, &c), ["/bin/ep", "a"]);
+        let mut c = c.with_env("A", "2").with_env("B", "3");
+        c.command = vec!["sh".into()];
+        assert_eq!(argv(&img, &c), ["sh", "a"]);
+        assert_eq!(env(&img, &c), ["A=2", "PATH=/bin", "B=3"]);
+        assert_eq!(user(&img).unwrap(), (5, 6));
+    }
+
+    #[test]
+    fn limits_become_linux_resources() {
+        let img = image(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},
+               "config":{"Cmd":["sh"]}}"#,
+        );
+        let c = ContainerConfig::new("x", ImageSpec::new("i"))
+            .with_resources(Resources::from_limits(Some("64Mi"), Some("500m")).unwrap());
+        let p = BundleParams {
+            hostname: "h".into(),
+            netns: Some("/run/netns/x".into()),
+            cgroups_path: "skiff/c1".into(),
+            pids_limit: Some(64),
+        };
+        let spec = build_spec(&img, &c, &p).unwrap();
+        let json = serde_json::to_value(&spec).unwrap();
+        let r = &json["linux"]["resources"];
+        assert_eq!(r["memory"]["limit"], 64 * 1024 * 1024);
+        assert_eq!(r["cpu"]["quota"], 50_000);
+        assert_eq!(r["pids"]["limit"], 64);
+        assert_eq!(json["linux"]["cgroupsPath"], "/skiff/c1");
+        assert_eq!(json["hostname"], "h");
+    }
+}

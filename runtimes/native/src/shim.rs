@@ -1,0 +1,599 @@
+//! The per-container shim, run as its own process (`skiff-native-shim`):
+//! it creates the cgroup, enters new namespaces, forks the container's PID 1,
+//! copies its stdout/stderr into the CRI log file and records its exit
+//! status in `exit.json`. Being a separate, single-threaded process is what
+//! makes `fork` safe here and lets a container outlive the runtime process.
+//!
+//! `skiff-native-shim run DIR` runs the container described by `DIR/shim.json`;
+//! `skiff-native-shim netns PATH` creates a network namespace kept at `PATH`.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use cgroups_rs::CgroupPid;
+use cgroups_rs::fs::cgroup::Cgroup;
+use cgroups_rs::fs::cpu::CpuController;
+use cgroups_rs::fs::hierarchies;
+use cgroups_rs::fs::memory::MemController;
+use cgroups_rs::fs::pid::PidController;
+use cgroups_rs::fs::{Controller, MaxValue};
+use jiff::Timestamp;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Pid, Uid, pipe2};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use serde::{Deserialize, Serialize};
+use skiff_runtime::logs::{Stream, format_record};
+
+use crate::sys;
+
+/// What the runtime tells the shim (`DIR/shim.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShimConfig {
+    /// The OCI bundle directory.
+    pub bundle: PathBuf,
+    /// The CRI log file.
+    pub log_path: PathBuf,
+}
+
+/// How the container ended (`DIR/exit.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// Exit code; 128 + signal for a killed process.
+    pub exit_code: i32,
+    /// The memory cgroup recorded an OOM kill.
+    pub oom_killed: bool,
+    /// When the shim saw it exit.
+    pub finished_at: Timestamp,
+}
+
+/// Exit code of `exec` when the shim itself failed (not the command).
+pub const EXEC_FAILED: i32 = 255;
+
+/// File names inside a container directory.
+pub const SHIM_CONFIG: &str = "shim.json";
+/// See [`ExitStatus`].
+pub const EXIT_FILE: &str = "exit.json";
+
+/// Entry point of the shim binary; returns the process exit code.
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1..).unwrap_or_default() {
+        [cmd, dir] if cmd == "run" => run(Path::new(dir)),
+        [cmd, path] if cmd == "netns" => netns(Path::new(path)),
+        [cmd, dir, dashes, argv @ ..] if cmd == "exec" && dashes == "--" && !argv.is_empty() => {
+            return match crate::exec::exec(Path::new(dir), argv) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("skiff-native-shim: {e}");
+                    EXEC_FAILED
+                }
+            };
+        }
+        _ => Err("usage: skiff-native-shim run DIR | netns PATH | exec DIR -- CMD…".to_owned()),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("skiff-native-shim: {e}");
+            1
+        }
+    }
+}
+
+fn err<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+/// Creates a network namespace and bind-mounts it at `path` so it outlives
+/// this process; brings its loopback up so a pod's containers reach each other.
+fn netns(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err(dir.display()))?;
+    }
+    File::create(path).map_err(err(path.display()))?;
+    unshare(CloneFlags::CLONE_NEWNET).map_err(err("unshare(CLONE_NEWNET)"))?;
+    mount(
+        Some("/proc/self/ns/net"),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(err(format!(
+        "bind-mounting the netns at {}",
+        path.display()
+    )))?;
+    // Only this new namespace's loopback changes; the host is untouched.
+    let status = std::process::Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .map_err(err("running ip link set lo up"))?;
+    if !status.success() {
+        return Err(format!("ip link set lo up: {status}"));
+    }
+    Ok(())
+}
+
+fn run(dir: &Path) -> Result<(), String> {
+    let cfg_path = dir.join(SHIM_CONFIG);
+    let cfg: ShimConfig =
+        serde_json::from_slice(&std::fs::read(&cfg_path).map_err(err(cfg_path.display()))?)
+            .map_err(err(cfg_path.display()))?;
+    let spec = Spec::load(cfg.bundle.join("config.json")).map_err(err("config.json"))?;
+    let cgroup = setup_cgroup(&spec)?;
+    let result = run_in_cgroup(dir, &cfg, &spec, &cgroup);
+    if result.is_err() {
+        let _ = cgroup.delete();
+    }
+    result
+}
+
+fn run_in_cgroup(dir: &Path, cfg: &ShimConfig, spec: &Spec, cgroup: &Cgroup) -> Result<(), String> {
+    let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err("pipe"))?;
+    let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err("pipe"))?;
+    let (sync_r, sync_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err("pipe"))?;
+
+    // The mount namespace is unshared by the child alone: pivot_root moves
+    // the root of every process in a namespace, the shim's included.
+    let mut flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    match namespaces
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Network)
+    {
+        Some(n) if n.path().is_some() => {
+            let p = n.path().clone().unwrap_or_default();
+            let f = File::open(&p).map_err(err(p.display()))?;
+            setns(f.as_fd(), CloneFlags::CLONE_NEWNET).map_err(err("setns(net)"))?;
+        }
+        Some(_) => flags |= CloneFlags::CLONE_NEWNET,
+        None => {}
+    }
+    unshare(flags).map_err(err("unshare"))?;
+
+    match sys::fork().map_err(err("fork"))? {
+        ForkResult::Child => {
+            drop((out_r, err_r, sync_w));
+            let e = match container_init(spec, &cfg.bundle, out_w, err_w, sync_r) {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
+            eprintln!("skiff: {e}");
+            std::process::exit(127);
+        }
+        ForkResult::Parent { child } => {
+            drop((out_w, err_w, sync_r));
+            supervise(dir, cfg, cgroup, child, out_r, err_r, sync_w)
+        }
+    }
+}
+
+fn supervise(
+    dir: &Path,
+    cfg: &ShimConfig,
+    cgroup: &Cgroup,
+    child: Pid,
+    out_r: OwnedFd,
+    err_r: OwnedFd,
+    sync_w: OwnedFd,
+) -> Result<(), String> {
+    cgroup
+        .add_task_by_tgid(CgroupPid::from(child.as_raw() as u64))
+        .map_err(err("adding the container to its cgroup"))?;
+    nix::unistd::write(&sync_w, b"g").map_err(err("releasing the container"))?;
+    drop(sync_w);
+    std::fs::write(dir.join("pid"), child.as_raw().to_string()).map_err(err("pid file"))?;
+    if let Some(d) = cfg.log_path.parent() {
+        std::fs::create_dir_all(d).map_err(err(d.display()))?;
+    }
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&cfg.log_path)
+        .map_err(err(cfg.log_path.display()))?;
+    let mut log = log;
+    // The runtime waits for this line, then the shim's stdout closes.
+    println!("{}", child.as_raw());
+    let _ = std::io::stdout().flush();
+    if let Ok(null) = File::options().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdout(null);
+    }
+    // No threads here: after unshare(CLONE_NEWPID) this process cannot
+    // create any, so one poll loop copies both streams.
+    copy_to_log(out_r, err_r, &mut log);
+    let exit_code = loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => break code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+            Ok(_) | Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(format!("waiting for the container: {e}")),
+        }
+    };
+    let status = ExitStatus {
+        exit_code,
+        oom_killed: oom_killed(cgroup),
+        finished_at: Timestamp::now(),
+    };
+    let tmp = dir.join("exit.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&status).unwrap_or_default())
+        .map_err(err("exit.json"))?;
+    std::fs::rename(&tmp, dir.join(EXIT_FILE)).map_err(err("exit.json"))?;
+    // PID 1 is gone, so the kernel is killing the rest; give it a moment.
+    for _ in 0..50 {
+        if cgroup.delete().is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Copies both streams into the CRI log, a record per line, until both close.
+fn copy_to_log(out_r: OwnedFd, err_r: OwnedFd, log: &mut File) {
+    let mut streams = [
+        (Some(out_r), Stream::Stdout, Vec::<u8>::new()),
+        (Some(err_r), Stream::Stderr, Vec::<u8>::new()),
+    ];
+    let mut buf = [0u8; 8192];
+    while streams.iter().any(|s| s.0.is_some()) {
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> = streams
+                .iter()
+                .filter_map(|s| s.0.as_ref())
+                .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                .collect();
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => return,
+            }
+            fds.iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect()
+        };
+        let mut i = 0;
+        for (fd, stream, pending) in streams.iter_mut() {
+            let Some(f) = fd.as_ref() else { continue };
+            let is_ready = ready.get(i).copied().unwrap_or(false);
+            i += 1;
+            if !is_ready {
+                continue;
+            }
+            match nix::unistd::read(f, &mut buf) {
+                Ok(0) | Err(_) => {
+                    if !pending.is_empty() {
+                        let _ =
+                            log.write_all(&format_record(Timestamp::now(), *stream, true, pending));
+                        pending.clear();
+                    }
+                    *fd = None;
+                }
+                Ok(n) => {
+                    pending.extend_from_slice(buf.get(..n).unwrap_or_default());
+                    while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=pos).collect();
+                        let content = line.strip_suffix(b"\n").unwrap_or(&line);
+                        let _ =
+                            log.write_all(&format_record(Timestamp::now(), *stream, true, content));
+                    }
+                    // Bound a line without newline as containerd does: a partial record.
+                    if pending.len() >= 16 * 1024 {
+                        let _ = log.write_all(&format_record(
+                            Timestamp::now(),
+                            *stream,
+                            false,
+                            pending,
+                        ));
+                        pending.clear();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn setup_cgroup(spec: &Spec) -> Result<Cgroup, String> {
+    let linux = spec.linux().as_ref();
+    let path = linux
+        .and_then(|l| l.cgroups_path().clone())
+        .ok_or("config.json has no linux.cgroupsPath")?;
+    let rel = path.to_string_lossy().trim_start_matches('/').to_owned();
+    let cg =
+        Cgroup::new(hierarchies::auto(), rel.as_str()).map_err(err(format!("cgroup {rel}")))?;
+    let Some(res) = linux.and_then(|l| l.resources().clone()) else {
+        return Ok(cg);
+    };
+    if let (Some(m), Some(mem)) = (res.memory(), cg.controller_of::<MemController>())
+        && let Some(limit) = m.limit()
+    {
+        mem.set_limit(limit).map_err(err("memory limit"))?;
+        // Without swap accounting this file is absent; the limit alone holds.
+        let _ = mem.set_memswap_limit(m.swap().unwrap_or(limit));
+    }
+    if let (Some(c), Some(cpu)) = (res.cpu(), cg.controller_of::<CpuController>()) {
+        if let Some(shares) = c.shares() {
+            cpu.set_shares(shares).map_err(err("cpu shares"))?;
+        }
+        cpu.set_cfs_quota_and_period(c.quota(), c.period())
+            .map_err(err("cpu quota"))?;
+    }
+    if let (Some(p), Some(pids)) = (res.pids(), cg.controller_of::<PidController>()) {
+        pids.set_pid_max(MaxValue::Value(p.limit()))
+            .map_err(err("pids limit"))?;
+    }
+    Ok(cg)
+}
+
+fn oom_killed(cg: &Cgroup) -> bool {
+    let Some(mem) = cg.controller_of::<MemController>() else {
+        return false;
+    };
+    if cg.v2() {
+        // cgroups-rs does not parse memory.events on v2.
+        let events = std::fs::read_to_string(mem.path().join("memory.events")).unwrap_or_default();
+        return events
+            .lines()
+            .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"));
+    }
+    mem.memory_stat().oom_control.oom_kill > 0
+}
+
+/// Runs in the forked child, PID 1 of the new namespaces: waits for the shim
+/// to place it in its cgroup, builds the root filesystem and execs.
+fn container_init(
+    spec: &Spec,
+    bundle: &Path,
+    out_w: OwnedFd,
+    err_w: OwnedFd,
+    sync_r: OwnedFd,
+) -> Result<std::convert::Infallible, String> {
+    nix::unistd::dup2_stdout(&out_w).map_err(err("dup2"))?;
+    nix::unistd::dup2_stderr(&err_w).map_err(err("dup2"))?;
+    drop((out_w, err_w));
+    if let Ok(null) = File::open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(null);
+    }
+    let mut go = [0u8; 1];
+    if nix::unistd::read(&sync_r, &mut go).map_err(err("waiting for the shim"))? != 1 {
+        return Err("the shim exited before releasing the container".to_owned());
+    }
+    drop(sync_r);
+
+    let sys_err = |what: String| move |e: nix::Error| format!("{what}: {e}");
+    unshare(CloneFlags::CLONE_NEWNS).map_err(sys_err("unshare(CLONE_NEWNS)".into()))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(sys_err("making / private".into()))?;
+    let root = spec.root().as_ref().ok_or("config.json has no root")?;
+    let rootfs = bundle.join(root.path());
+    mount(
+        Some(&rootfs),
+        &rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys_err(format!("bind {}", rootfs.display())))?;
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        mount_one(&rootfs, m)?;
+    }
+    let dev = rootfs.join("dev");
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let target = dev.join(name);
+        File::create(&target).map_err(err(target.display()))?;
+        let src = Path::new("/dev").join(name);
+        mount(
+            Some(&src),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys_err(format!("bind {}", src.display())))?;
+    }
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        let _ = std::os::unix::fs::symlink(to, dev.join(link));
+    }
+    if let Some(h) = spec.hostname() {
+        nix::unistd::sethostname(h).map_err(sys_err("sethostname".into()))?;
+    }
+    nix::unistd::chdir(&rootfs).map_err(sys_err("chdir rootfs".into()))?;
+    nix::unistd::pivot_root(".", ".").map_err(sys_err("pivot_root".into()))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(sys_err("detaching the old root".into()))?;
+    nix::unistd::chdir("/").map_err(sys_err("chdir /".into()))?;
+    if let Some(linux) = spec.linux() {
+        for p in linux.readonly_paths().as_deref().unwrap_or_default() {
+            readonly_path(Path::new(p))?;
+        }
+        for p in linux.masked_paths().as_deref().unwrap_or_default() {
+            masked_path(Path::new(p))?;
+        }
+    }
+
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or("config.json has no process")?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().map_err(sys_err("no_new_privs".into()))?;
+    }
+    let user = process.user();
+    nix::unistd::setgroups(&[]).map_err(sys_err("setgroups".into()))?;
+    nix::unistd::setgid(Gid::from_raw(user.gid())).map_err(sys_err("setgid".into()))?;
+    nix::unistd::setuid(Uid::from_raw(user.uid())).map_err(sys_err("setuid".into()))?;
+    let cwd = process.cwd();
+    let _ = std::fs::create_dir_all(cwd);
+    nix::unistd::chdir(cwd).map_err(sys_err(format!("chdir {}", cwd.display())))?;
+
+    let args = process.args().clone().unwrap_or_default();
+    let env = process.env().clone().unwrap_or_default();
+    exec_process(&args, &env)
+}
+
+/// Execs `args` (PATH lookup in `env`) with exactly `env`.
+pub(crate) fn exec_process(
+    args: &[String],
+    env: &[String],
+) -> Result<std::convert::Infallible, String> {
+    let prog = args.first().ok_or("process.args is empty")?;
+    let path = find_program(prog, env).ok_or_else(|| format!("{prog}: not found"))?;
+    let cstr = |s: &str| CString::new(s).map_err(err("NUL in argument"));
+    let argv = args
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = env.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
+    let path_c = cstr(&path.to_string_lossy())?;
+    let e = nix::unistd::execve(&path_c, &argv, &envp).unwrap_err();
+    Err(format!("exec {}: {e}", path.display()))
+}
+
+/// Remounts `path` read-only (runc's `readonlyPaths`); absent paths are skipped.
+fn readonly_path(path: &Path) -> Result<(), String> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let fail = |e: nix::Error| format!("read-only {}: {e}", path.display());
+    mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(fail)?;
+    mount(
+        None::<&str>,
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(fail)
+}
+
+/// Hides `path` (runc's `maskedPaths`): /dev/null over a file, an empty
+/// read-only tmpfs over a directory.
+fn masked_path(path: &Path) -> Result<(), String> {
+    let fail = |e: nix::Error| format!("masking {}: {e}", path.display());
+    if path.is_dir() {
+        mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(fail)
+    } else if path.exists() {
+        mount(
+            Some("/dev/null"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(fail)
+    } else {
+        Ok(())
+    }
+}
+
+fn find_program(prog: &str, env: &[String]) -> Option<PathBuf> {
+    if prog.contains('/') {
+        return Some(PathBuf::from(prog));
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':').map(|d| Path::new(d).join(prog)).find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+fn mount_one(rootfs: &Path, m: &Mount) -> Result<(), String> {
+    let dest = rootfs.join(m.destination().strip_prefix("/").unwrap_or(m.destination()));
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for o in m.options().as_deref().unwrap_or_default() {
+        match o.as_str() {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "strictatime" => flags |= MsFlags::MS_STRICTATIME,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "bind" => flags |= MsFlags::MS_BIND,
+            "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
+            "rw" | "private" | "rprivate" => {}
+            other => data.push(other.to_owned()),
+        }
+    }
+    let typ = m.typ().clone().unwrap_or_default();
+    let source = m.source().clone().unwrap_or_default();
+    let fail = |e: nix::Error| format!("mount {} on {}: {e}", source.display(), dest.display());
+    if typ == "bind" || flags.contains(MsFlags::MS_BIND) {
+        if source.is_dir() {
+            std::fs::create_dir_all(&dest).map_err(err(dest.display()))?;
+        } else {
+            if let Some(p) = dest.parent() {
+                std::fs::create_dir_all(p).map_err(err(p.display()))?;
+            }
+            File::create(&dest).map_err(err(dest.display()))?;
+        }
+        let ro = flags.contains(MsFlags::MS_RDONLY);
+        mount(
+            Some(&source),
+            &dest,
+            None::<&str>,
+            (flags - MsFlags::MS_RDONLY) | MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(fail)?;
+        if ro {
+            mount(
+                None::<&str>,
+                &dest,
+                None::<&str>,
+                flags | MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(fail)?;
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dest).map_err(err(dest.display()))?;
+    let data = data.join(",");
+    mount(
+        Some(&source),
+        &dest,
+        Some(typ.as_str()),
+        flags,
+        (!data.is_empty()).then_some(data.as_str()),
+    )
+    .map_err(fail)
+}
