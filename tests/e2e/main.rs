@@ -6,4 +6,5 @@ mod apply;
 mod durability;
 mod garbage;
 mod kubectl;
+mod pods;
 mod python;

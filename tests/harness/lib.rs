@@ -80,6 +80,56 @@ impl Cluster {
         Ok(())
     }
 
+    /// Starts `skiff up` (API server, scheduler and node agent in one
+    /// process) on loopback with `extra` arguments (e.g. `--import`), and
+    /// waits until it reports its node ready.
+    pub fn up(extra: &[&str]) -> anyhow::Result<Cluster> {
+        let dir = tempfile::Builder::new().prefix("skiff-e2e-up-").tempdir()?;
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let out_path = dir.path().join("up.out");
+        let out = std::fs::File::create(&out_path)?;
+        let child = Command::new(skiff_bin())
+            .args([
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--node-name",
+                "e2e-node",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .args(extra)
+            .env("SKIFF_LOG", "info")
+            .stdout(out)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", skiff_bin().display()))?;
+        let mut c = Cluster {
+            kubeconfig: dir.path().join("kubeconfig.yaml"),
+            dir,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let printed = std::fs::read_to_string(&out_path).unwrap_or_default();
+            if printed.contains("Skiff is up") {
+                return Ok(c);
+            }
+            if let Some(status) = c.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("skiff up exited with {status}: {printed}\n{}", c.log());
+            }
+            if Instant::now() > deadline {
+                bail!("skiff up was not ready in 30 s: {printed}\n{}", c.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What `skiff up` printed on stdout.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("up.out")).unwrap_or_default()
+    }
+
     /// Kills the server with SIGKILL (no chance to flush anything).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -73,7 +73,10 @@ fn tolerates(t: &Toleration, taint: &Taint) -> bool {
         return false;
     }
     match t.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => t.key.as_deref().is_none_or(|k| k.is_empty() || k == taint.key),
+        "Exists" => t
+            .key
+            .as_deref()
+            .is_none_or(|k| k.is_empty() || k == taint.key),
         _ => {
             t.key.as_deref() == Some(taint.key.as_str())
                 && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
@@ -90,8 +93,12 @@ fn requirement_matches(r: &NodeSelectorRequirement, labels: &BTreeMap<String, St
         "NotIn" => value.is_none_or(|v| !values.contains(v)),
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
-        "Gt" => matches!((value.and_then(|v| num(v)), values.first().and_then(|v| num(v))), (Some(a), Some(b)) if a > b),
-        "Lt" => matches!((value.and_then(|v| num(v)), values.first().and_then(|v| num(v))), (Some(a), Some(b)) if a < b),
+        "Gt" => {
+            matches!((value.and_then(|v| num(v)), values.first().and_then(|v| num(v))), (Some(a), Some(b)) if a > b)
+        }
+        "Lt" => {
+            matches!((value.and_then(|v| num(v)), values.first().and_then(|v| num(v))), (Some(a), Some(b)) if a < b)
+        }
         _ => false,
     }
 }
@@ -111,7 +118,9 @@ fn term_matches(term: &NodeSelectorTerm, node: &Node, labels: &BTreeMap<String, 
 fn affinity_matches(pod: &Pod, info: &PodInfo, node: &Node) -> bool {
     let labels = node.metadata.labels.clone().unwrap_or_default();
     let spec = pod.spec.as_ref();
-    let selector = spec.and_then(|s| s.node_selector.clone()).unwrap_or_default();
+    let selector = spec
+        .and_then(|s| s.node_selector.clone())
+        .unwrap_or_default();
     if !selector
         .iter()
         .chain(info.extra_selector.iter())
@@ -122,7 +131,10 @@ fn affinity_matches(pod: &Pod, info: &PodInfo, node: &Node) -> bool {
     let required = spec
         .and_then(|s| s.affinity.as_ref())
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref());
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
     required.is_none_or(|r| {
         r.node_selector_terms
             .iter()
@@ -173,7 +185,9 @@ pub fn filter(pod: &Pod, info: &PodInfo, node: &Node, used: &Amounts) -> Vec<Str
     if let Some(h) = &info.handler
         && !node_handlers(node).contains(h)
     {
-        reasons.push(format!("node(s) didn't support the runtime handler \"{h}\""));
+        reasons.push(format!(
+            "node(s) didn't support the runtime handler \"{h}\""
+        ));
     }
     let alloc = node_allocatable(node);
     let req = &info.requests;
@@ -238,7 +252,9 @@ mod tests {
 
     #[test]
     fn insufficient_memory_in_kubernetes_words() {
-        let p = pod(json!({"containers": [{"name": "c", "resources": {"requests": {"memory": "100Gi"}}}]}));
+        let p = pod(
+            json!({"containers": [{"name": "c", "resources": {"requests": {"memory": "100Gi"}}}]}),
+        );
         let n = node(json!({}));
         let r = filter(&p, &info(&p, None), &n, &Amounts::default());
         assert_eq!(r, ["Insufficient memory"]);
@@ -265,17 +281,20 @@ mod tests {
                 "node(s) didn't support the runtime handler \"runc\""
             ]
         );
-        let p = pod(json!({"containers": [{"name": "c"}], "tolerations": [{"operator": "Exists"}]}));
+        let p =
+            pod(json!({"containers": [{"name": "c"}], "tolerations": [{"operator": "Exists"}]}));
         assert!(filter(&p, &info(&p, Some("wasmtime")), &n, &Amounts::default()).is_empty());
     }
 
     #[test]
     fn required_node_affinity() {
         let term = |op: &str, vals: serde_json::Value| {
-            pod(json!({"containers": [{"name": "c"}], "affinity": {"nodeAffinity": {
+            pod(
+                json!({"containers": [{"name": "c"}], "affinity": {"nodeAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                     {"matchExpressions": [{"key": "kubernetes.io/os", "operator": op, "values": vals}]}
-                ]}}}}))
+                ]}}}}),
+            )
         };
         let n = node(json!({}));
         let fits = |p: &Pod| filter(p, &info(p, None), &n, &Amounts::default()).is_empty();

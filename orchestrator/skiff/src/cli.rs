@@ -19,6 +19,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the API server (the control plane's only stateful component).
     Server(ServerArgs),
+    /// Run a whole cluster in one process: API server, scheduler and node
+    /// agent, each an API client with its own identity.
+    Up(UpArgs),
+    /// Run a node agent that joins a cluster's API server over HTTPS.
+    Agent(AgentArgs),
     /// Run the real kubectl against this machine's cluster (as `k3s kubectl`).
     #[command(disable_help_flag = true)]
     Kubectl(KubectlArgs),
@@ -39,6 +44,61 @@ pub struct ServerArgs {
     /// Extra subject alternative names for the serving certificate.
     #[arg(long = "tls-san")]
     pub tls_san: Vec<String>,
+}
+
+/// `skiff up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Data directory: store, certificates, tokens, kubeconfig, agent state.
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0:6443")]
+    pub listen: SocketAddr,
+    /// Extra subject alternative names for the serving certificate.
+    #[arg(long = "tls-san")]
+    pub tls_san: Vec<String>,
+    /// This node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// This node's address (its InternalIP and every pod's hostIP).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub node_ip: std::net::IpAddr,
+    /// Import a local `.wasm` file into the node's image store before
+    /// starting, as PATH or PATH=IMAGE_REF (repeatable; the reference
+    /// defaults to `localhost/<file stem>:latest`).
+    #[arg(long = "import", value_name = "PATH[=REF]")]
+    pub import: Vec<String>,
+}
+
+/// `skiff agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The API server's URL, e.g. https://10.0.0.1:6443.
+    #[arg(long, env = "SKIFF_SERVER")]
+    pub server: String,
+    /// This node's bearer token (a `tokens.csv` line on the server naming
+    /// `system:node:<name>` in group `system:nodes`).
+    #[arg(long, env = "SKIFF_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// CA certificate that signed the server's certificate.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server's certificate (testing only).
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Data directory; agent state goes under `agent/`.
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// This node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// This node's address (its InternalIP and every pod's hostIP).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub node_ip: std::net::IpAddr,
+    /// Import a local `.wasm` file first, as PATH or PATH=IMAGE_REF.
+    #[arg(long = "import", value_name = "PATH[=REF]")]
+    pub import: Vec<String>,
 }
 
 /// `skiff kubectl ARGS…`.

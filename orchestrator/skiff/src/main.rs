@@ -17,6 +17,8 @@ fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
         cli::Command::Server(a) => cmd::server::run(a),
+        cli::Command::Up(a) => cmd::up::run(a),
+        cli::Command::Agent(a) => cmd::agent::run(a),
         cli::Command::Kubectl(a) => cmd::kubectl::run(a),
         cli::Command::Run(a) => cmd::run::run(*a),
     };

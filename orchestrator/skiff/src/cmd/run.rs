@@ -12,6 +12,7 @@ use skiff_runtime::logs::{Stream, parse_record};
 use skiff_runtime::{
     ContainerConfig, ContainerState, ImageSpec, PodSandboxConfig, RegistryAuth, Resources, Runtime,
 };
+use skiff_runtime_native::{NativeRuntime, NativeRuntimeConfig};
 use skiff_runtime_wasm::{
     REQUEST_TIMEOUT_ANNOTATION, WasmRuntime, WasmRuntimeConfig, parse_duration,
 };
@@ -23,15 +24,42 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the container and returns its exit code as ours.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.runtime != "wasmtime" {
-        bail!(
-            "runtime {:?} is not available in skiff run yet; use --runtime wasmtime",
-            args.runtime
-        );
-    }
+    let native = match args.runtime.as_str() {
+        "wasmtime" => false,
+        "native" | "runc" => true,
+        other => bail!("unknown runtime {other:?}; use --runtime wasmtime or --runtime native"),
+    };
     let config = container_config(&args)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(run_async(args, config))
+    if native {
+        rt.block_on(run_native(args, config))
+    } else {
+        rt.block_on(run_async(args, config))
+    }
+}
+
+/// `--runtime native`: a Linux container from an OCI image (needs root).
+/// The per-container shim is `$SKIFF_NATIVE_SHIM`, else `skiff-native-shim`
+/// beside this executable.
+async fn run_native(args: RunArgs, config: ContainerConfig) -> anyhow::Result<ExitCode> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let mut native = NativeRuntimeConfig::new(data_dir.join("native"));
+    if let Some(shim) = std::env::var_os("SKIFF_NATIVE_SHIM") {
+        native.shim = PathBuf::from(shim);
+    }
+    if !native.shim.is_file() {
+        bail!(
+            "the native runtime's shim {} is missing (build it with `cargo build -p skiff-runtime-native`, or set SKIFF_NATIVE_SHIM)",
+            native.shim.display()
+        );
+    }
+    let rt = tokio::task::spawn_blocking(move || NativeRuntime::new(native)).await??;
+    if rt.images().image_status(&config.image).await?.is_none() {
+        rt.images()
+            .pull_image(&config.image, &RegistryAuth::Anonymous)
+            .await?;
+    }
+    drive(&rt, &args, config).await
 }
 
 /// Turns the flags into a container config; every bad flag is one line.
@@ -120,7 +148,16 @@ async fn run_async(args: RunArgs, mut config: ContainerConfig) -> anyhow::Result
             .pull_image(&config.image, &RegistryAuth::Anonymous)
             .await?;
     }
+    drive(&rt, &args, config).await
+}
 
+/// Runs the container in a sandbox of its own, relays its log, and returns
+/// its exit code.
+async fn drive(
+    rt: &dyn Runtime,
+    args: &RunArgs,
+    config: ContainerConfig,
+) -> anyhow::Result<ExitCode> {
     let logs = tempfile::Builder::new()
         .prefix("skiff-run-")
         .tempdir()

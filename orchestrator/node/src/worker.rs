@@ -1,0 +1,895 @@
+//! The pod worker: one task per pod bound to this node. It owns the pod's
+//! sandbox and containers in the runtime its RuntimeClass names, restarts
+//! containers per `restartPolicy` with the kubelet's back-off (the first
+//! restart at once, then 10 s doubling to 5 min), writes `pods/status`
+//! whenever what it would write changes, and on deletion stops the
+//! containers within the grace period and deletes the pod for good.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use skiff_runtime::{
+    ContainerConfig, ContainerPort, ContainerStatus, ImageSpec, PodSandboxConfig, Protocol,
+    RegistryAuth, Resources, Runtime,
+};
+use tokio::sync::{mpsc, watch};
+
+use crate::status::{self, Slot, State, Terminated};
+use crate::{Config, events, podip};
+
+/// What every worker shares.
+pub struct Ctx {
+    /// The agent's API client.
+    pub client: Client,
+    /// The agent's settings.
+    pub cfg: Config,
+    /// Pod address allocator.
+    pub ips: podip::Allocator,
+}
+
+/// A container that ran this long has its back-off reset (as the kubelet).
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+
+/// Per-container bookkeeping beside its [`Slot`].
+#[derive(Default)]
+struct Run {
+    /// The runtime container of the current run.
+    id: Option<String>,
+    /// The previous run's container, kept for its logs.
+    previous: Option<String>,
+    /// Back-off before the next start (zero: restart at once).
+    backoff: Duration,
+    /// Not before this.
+    next_start: Option<Instant>,
+    /// When the current run started.
+    started: Option<Instant>,
+    /// Will not run again.
+    done: bool,
+}
+
+struct Worker {
+    ctx: Arc<Ctx>,
+    pod: Arc<Pod>,
+    runtime: Option<Arc<dyn Runtime>>,
+    sandbox: Option<String>,
+    pod_ip: Option<IpAddr>,
+    start_time: String,
+    slots: Vec<Slot>,
+    runs: Vec<Run>,
+    exits_tx: mpsc::UnboundedSender<(usize, String, ContainerStatus)>,
+    exits: mpsc::UnboundedReceiver<(usize, String, ContainerStatus)>,
+    written: Option<Value>,
+    written_conditions: Vec<Value>,
+}
+
+/// Runs one pod until it is deleted from the API (its channel then holds
+/// `None`) or the agent stops.
+pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
+    let Some(pod) = rx.borrow_and_update().clone() else {
+        return;
+    };
+    let (exits_tx, exits) = mpsc::unbounded_channel();
+    let containers = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.clone())
+        .unwrap_or_default();
+    let mut w = Worker {
+        ctx,
+        slots: containers
+            .iter()
+            .map(|c| Slot::new(&c.name, c.image.as_deref().unwrap_or("")))
+            .collect(),
+        runs: containers.iter().map(|_| Run::default()).collect(),
+        pod,
+        runtime: None,
+        sandbox: None,
+        pod_ip: None,
+        start_time: status::stamp(jiff::Timestamp::now()),
+        exits_tx,
+        exits,
+        written: None,
+        written_conditions: Vec::new(),
+    };
+    let span = tracing::info_span!("pod", pod = %format!("{}/{}", w.ns(), w.pod.name_any()));
+    let _enter = span.enter();
+    drop(_enter);
+    w.main(&mut rx).await;
+}
+
+impl Worker {
+    fn ns(&self) -> String {
+        self.pod.namespace().unwrap_or_else(|| "default".into())
+    }
+
+    fn api(&self) -> Api<Pod> {
+        Api::namespaced(self.ctx.client.clone(), &self.ns())
+    }
+
+    fn restart_policy(&self) -> String {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.clone())
+            .unwrap_or_else(|| "Always".into())
+    }
+
+    async fn event(&self, container: Option<&str>, type_: &str, reason: &str, message: &str) {
+        events::record(
+            &self.ctx.client,
+            &self.ctx.cfg.node_name,
+            &self.pod,
+            container,
+            type_,
+            reason,
+            message,
+        )
+        .await;
+    }
+
+    async fn main(&mut self, rx: &mut watch::Receiver<Option<Arc<Pod>>>) {
+        let ready = self.pod.metadata.deletion_timestamp.is_none() && self.setup().await;
+        loop {
+            let current = rx.borrow_and_update().clone();
+            let Some(pod) = current else {
+                self.teardown().await;
+                return;
+            };
+            self.pod = pod;
+            if self.pod.metadata.deletion_timestamp.is_some() {
+                self.terminate().await;
+                return;
+            }
+            if ready {
+                self.start_due().await;
+            }
+            self.write_status().await;
+            let next = self.runs.iter().filter_map(|r| r.next_start).min();
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        self.teardown().await;
+                        return;
+                    }
+                }
+                Some((i, id, st)) = self.exits.recv() => self.on_exit(i, &id, st).await,
+                _ = sleep_until(next) => {}
+            }
+        }
+    }
+
+    /// Picks the runtime and creates the sandbox; on failure the pod stays
+    /// Pending with an event saying why.
+    async fn setup(&mut self) -> bool {
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        if spec.init_containers.as_ref().is_some_and(|i| !i.is_empty()) {
+            self.event(
+                None,
+                "Warning",
+                "FailedCreatePodSandBox",
+                "init containers are not supported by this Skiff node agent yet",
+            )
+            .await;
+            return false;
+        }
+        let handler = match spec.runtime_class_name.as_deref().filter(|s| !s.is_empty()) {
+            Some(rc) => {
+                match Api::<RuntimeClass>::all(self.ctx.client.clone())
+                    .get_opt(rc)
+                    .await
+                {
+                    Ok(Some(c)) => Some(c.handler),
+                    Ok(None) => {
+                        self.event(
+                            None,
+                            "Warning",
+                            "FailedCreatePodSandBox",
+                            &format!(
+                                "Failed to create pod sandbox: RuntimeClass \"{rc}\" not found"
+                            ),
+                        )
+                        .await;
+                        return false;
+                    }
+                    Err(e) => {
+                        self.event(
+                            None,
+                            "Warning",
+                            "FailedCreatePodSandBox",
+                            &format!(
+                                "Failed to create pod sandbox: reading RuntimeClass \"{rc}\": {e}"
+                            ),
+                        )
+                        .await;
+                        return false;
+                    }
+                }
+            }
+            None => self.ctx.cfg.default_handler.clone(),
+        };
+        let Some(runtime) = handler.as_deref().and_then(|h| self.ctx.cfg.runtime(h)) else {
+            let what = handler.map_or_else(
+                || "no default runtime handler is configured (set runtimeClassName)".to_owned(),
+                |h| format!("no runtime for handler \"{h}\" on this node"),
+            );
+            self.event(
+                None,
+                "Warning",
+                "FailedCreatePodSandBox",
+                &format!("Failed to create pod sandbox: {what}"),
+            )
+            .await;
+            return false;
+        };
+        self.pod_ip = self.ctx.ips.allocate();
+        let uid = self.pod.uid().unwrap_or_default();
+        let name = self.pod.name_any();
+        let config = PodSandboxConfig {
+            name: name.clone(),
+            namespace: self.ns(),
+            uid: uid.clone(),
+            attempt: 0,
+            log_directory: self
+                .ctx
+                .cfg
+                .data_dir
+                .join("pods")
+                .join(format!("{}_{name}_{uid}", self.ns())),
+            pod_ip: self.pod_ip,
+            labels: self.pod.labels().clone(),
+            annotations: self.pod.annotations().clone(),
+        };
+        match runtime.run_pod_sandbox(&config).await {
+            Ok(id) => {
+                self.sandbox = Some(id);
+                self.runtime = Some(runtime);
+                true
+            }
+            Err(e) => {
+                self.event(
+                    None,
+                    "Warning",
+                    "FailedCreatePodSandBox",
+                    &format!("Failed to create pod sandbox: {e}"),
+                )
+                .await;
+                false
+            }
+        }
+    }
+
+    async fn start_due(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.slots.len() {
+            let r = &self.runs[i];
+            if r.id.is_none() && !r.done && r.next_start.is_none_or(|t| t <= now) {
+                self.start(i).await;
+            }
+        }
+    }
+
+    /// Schedules another attempt after the back-off.
+    fn back_off(&mut self, i: usize) -> Duration {
+        let cfg = &self.ctx.cfg;
+        let r = &mut self.runs[i];
+        let wait = if r.backoff.is_zero() {
+            cfg.backoff_initial
+        } else {
+            r.backoff
+        };
+        r.backoff = (wait * 2).min(cfg.backoff_max);
+        r.next_start = Some(Instant::now() + wait);
+        wait
+    }
+
+    async fn start(&mut self, i: usize) {
+        let Some(runtime) = self.runtime.clone() else {
+            return;
+        };
+        let Some(c) = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.get(i))
+            .cloned()
+        else {
+            return;
+        };
+        let image = c.image.clone().unwrap_or_default();
+        let name = c.name.clone();
+        let field = Some(name.as_str());
+        match self.ensure_image(runtime.as_ref(), &c, &image).await {
+            Ok(id) => self.slots[i].image_id = id,
+            Err((reason, message)) => {
+                let wait = self.back_off(i);
+                let reason = if self.runs[i].backoff > self.ctx.cfg.backoff_initial * 2 {
+                    self.event(
+                        field,
+                        "Normal",
+                        "BackOff",
+                        &format!("Back-off pulling image \"{image}\""),
+                    )
+                    .await;
+                    if reason == "ErrImagePull" {
+                        "ImagePullBackOff".to_owned()
+                    } else {
+                        reason
+                    }
+                } else {
+                    reason
+                };
+                tracing::debug!(?wait, "image not ready");
+                self.slots[i].state = State::Waiting {
+                    reason,
+                    message: Some(message),
+                };
+                return;
+            }
+        }
+        let config = match self.container_config(&c, &image, self.slots[i].restart_count) {
+            Ok(cfg) => cfg,
+            Err(message) => {
+                self.fail_start(i, "CreateContainerConfigError", message)
+                    .await;
+                return;
+            }
+        };
+        let sandbox = self.sandbox.clone().unwrap_or_default();
+        let id = match runtime.create_container(&sandbox, &config).await {
+            Ok(id) => id,
+            Err(e) => {
+                self.fail_start(i, "CreateContainerError", e.to_string())
+                    .await;
+                return;
+            }
+        };
+        self.event(
+            field,
+            "Normal",
+            "Created",
+            &format!("Created container: {name}"),
+        )
+        .await;
+        if let Err(e) = runtime.start_container(&id).await {
+            let _ = runtime.remove_container(&id).await;
+            self.fail_start(i, "RunContainerError", e.to_string()).await;
+            return;
+        }
+        self.event(
+            field,
+            "Normal",
+            "Started",
+            &format!("Started container {name}"),
+        )
+        .await;
+        let started_at = runtime
+            .container_status(&id)
+            .await
+            .ok()
+            .and_then(|s| s.started_at)
+            .unwrap_or_else(jiff::Timestamp::now);
+        let slot = &mut self.slots[i];
+        if slot.last_state.is_some() {
+            slot.restart_count += 1;
+        }
+        slot.container_id = format!("{}://{id}", runtime.handler());
+        slot.state = State::Running { started_at };
+        let r = &mut self.runs[i];
+        r.id = Some(id.clone());
+        r.next_start = None;
+        r.started = Some(Instant::now());
+        let tx = self.exits_tx.clone();
+        tokio::spawn(async move {
+            match runtime.wait_container(&id).await {
+                Ok(st) => {
+                    let _ = tx.send((i, id, st));
+                }
+                Err(e) => tracing::warn!(container = %id, error = %e, "waiting for a container"),
+            }
+        });
+    }
+
+    async fn fail_start(&mut self, i: usize, reason: &str, message: String) {
+        let name = self.slots[i].name.clone();
+        self.event(
+            Some(&name),
+            "Warning",
+            "Failed",
+            &format!("Error: {message}"),
+        )
+        .await;
+        self.back_off(i);
+        self.slots[i].state = State::Waiting {
+            reason: reason.to_owned(),
+            message: Some(message),
+        };
+    }
+
+    /// Makes sure the image is present per `imagePullPolicy`; returns its id
+    /// or the waiting reason and message.
+    async fn ensure_image(
+        &self,
+        runtime: &dyn Runtime,
+        c: &Container,
+        image: &str,
+    ) -> Result<String, (String, String)> {
+        let field = Some(c.name.as_str());
+        let spec = ImageSpec::new(image);
+        let policy = c
+            .image_pull_policy
+            .clone()
+            .unwrap_or_else(|| default_pull_policy(image).to_owned());
+        let present = runtime.images().image_status(&spec).await.ok().flatten();
+        let id = |s: &skiff_runtime::ImageStatus| {
+            s.repo_digests
+                .first()
+                .cloned()
+                .unwrap_or_else(|| s.id.clone())
+        };
+        match (policy.as_str(), present) {
+            ("Never", None) => {
+                let m =
+                    format!("Container image \"{image}\" is not present with pull policy of Never");
+                self.event(field, "Warning", "ErrImageNeverPull", &m).await;
+                Err(("ErrImageNeverPull".into(), m))
+            }
+            ("Never" | "IfNotPresent", Some(s)) => {
+                self.event(
+                    field,
+                    "Normal",
+                    "Pulled",
+                    &format!("Container image \"{image}\" already present on machine"),
+                )
+                .await;
+                Ok(id(&s))
+            }
+            _ => {
+                self.event(
+                    field,
+                    "Normal",
+                    "Pulling",
+                    &format!("Pulling image \"{image}\""),
+                )
+                .await;
+                let t = Instant::now();
+                match runtime
+                    .images()
+                    .pull_image(&spec, &RegistryAuth::Anonymous)
+                    .await
+                {
+                    Ok(s) => {
+                        let took = format!("{:?}", t.elapsed());
+                        self.event(
+                            field,
+                            "Normal",
+                            "Pulled",
+                            &format!(
+                                "Successfully pulled image \"{image}\" in {took} ({took} including waiting). Image size: {} bytes.",
+                                s.size
+                            ),
+                        )
+                        .await;
+                        Ok(id(&s))
+                    }
+                    Err(e) => {
+                        let m = format!("Failed to pull image \"{image}\": {e}");
+                        self.event(field, "Warning", "Failed", &m).await;
+                        Err(("ErrImagePull".into(), m))
+                    }
+                }
+            }
+        }
+    }
+
+    fn container_config(
+        &self,
+        c: &Container,
+        image: &str,
+        attempt: i32,
+    ) -> Result<ContainerConfig, String> {
+        let mut cfg = ContainerConfig::new(&c.name, ImageSpec::new(image));
+        cfg.log_path = format!("{}/{attempt}.log", c.name).into();
+        cfg.command = c.command.clone().unwrap_or_default();
+        cfg.args = c.args.clone().unwrap_or_default();
+        cfg.working_dir = c.working_dir.clone();
+        for e in c.env.iter().flatten() {
+            let value = match (&e.value, &e.value_from) {
+                (Some(v), _) => v.clone(),
+                (None, Some(from)) => match &from.field_ref {
+                    Some(f) => self.field_value(&f.field_path).ok_or_else(|| {
+                        format!("env {}: fieldRef {} is not supported", e.name, f.field_path)
+                    })?,
+                    None => {
+                        return Err(format!(
+                            "env {}: only value and fieldRef are supported by this node agent yet",
+                            e.name
+                        ));
+                    }
+                },
+                (None, None) => String::new(),
+            };
+            cfg = cfg.with_env(&e.name, value);
+        }
+        let limits = c.resources.as_ref().and_then(|r| r.limits.as_ref());
+        let q = |k: &str| limits.and_then(|l| l.get(k)).map(|q| q.0.as_str());
+        cfg.resources = Resources::from_limits(q("memory"), q("cpu")).map_err(|e| e.to_string())?;
+        for p in c.ports.iter().flatten() {
+            let port = u16::try_from(p.container_port)
+                .map_err(|_| format!("containerPort {} out of range", p.container_port))?;
+            cfg.ports.push(ContainerPort {
+                container_port: port,
+                protocol: match p.protocol.as_deref() {
+                    Some("UDP") => Protocol::Udp,
+                    _ => Protocol::Tcp,
+                },
+            });
+        }
+        cfg.labels
+            .insert("io.kubernetes.pod.name".into(), self.pod.name_any());
+        cfg.labels
+            .insert("io.kubernetes.pod.namespace".into(), self.ns());
+        cfg.labels.insert(
+            "io.kubernetes.pod.uid".into(),
+            self.pod.uid().unwrap_or_default(),
+        );
+        cfg.labels
+            .insert("io.kubernetes.container.name".into(), c.name.clone());
+        cfg.annotations = self.pod.annotations().clone();
+        Ok(cfg)
+    }
+
+    /// The downward API's `fieldRef` values.
+    fn field_value(&self, path: &str) -> Option<String> {
+        let m = &self.pod.metadata;
+        let spec = self.pod.spec.as_ref();
+        Some(match path {
+            "metadata.name" => self.pod.name_any(),
+            "metadata.namespace" => self.ns(),
+            "metadata.uid" => m.uid.clone().unwrap_or_default(),
+            "spec.nodeName" => self.ctx.cfg.node_name.clone(),
+            "spec.serviceAccountName" => spec
+                .and_then(|s| s.service_account_name.clone())
+                .unwrap_or_default(),
+            "status.hostIP" => self.ctx.cfg.address.to_string(),
+            "status.podIP" => self.pod_ip.map(|i| i.to_string()).unwrap_or_default(),
+            _ => {
+                let label = path
+                    .strip_prefix("metadata.labels['")
+                    .and_then(|s| s.strip_suffix("']"));
+                let annotation = path
+                    .strip_prefix("metadata.annotations['")
+                    .and_then(|s| s.strip_suffix("']"));
+                match (label, annotation) {
+                    (Some(k), _) => self.pod.labels().get(k).cloned().unwrap_or_default(),
+                    (_, Some(k)) => self.pod.annotations().get(k).cloned().unwrap_or_default(),
+                    _ => return None,
+                }
+            }
+        })
+    }
+
+    async fn on_exit(&mut self, i: usize, id: &str, st: ContainerStatus) {
+        if self.runs[i].id.as_deref() != Some(id) {
+            return;
+        }
+        let handler = self.runtime.as_ref().map_or("", |r| r.handler()).to_owned();
+        let code = st.exit_code.unwrap_or(0);
+        let term = Terminated {
+            exit_code: code,
+            reason: st.reason.map_or_else(
+                || if code == 0 { "Completed" } else { "Error" }.to_owned(),
+                |r| r.as_str().to_owned(),
+            ),
+            message: st.message.clone(),
+            started_at: st.started_at,
+            finished_at: st.finished_at.or_else(|| Some(jiff::Timestamp::now())),
+            container_id: format!("{handler}://{id}"),
+        };
+        tracing::info!(container = %self.slots[i].name, exit_code = code, "container exited");
+        let restart = match self.restart_policy().as_str() {
+            "Always" => true,
+            "OnFailure" => code != 0,
+            _ => false,
+        };
+        let r = &mut self.runs[i];
+        r.id = None;
+        let old = r.previous.replace(id.to_owned());
+        if r.started.is_some_and(|s| s.elapsed() >= BACKOFF_RESET) {
+            r.backoff = Duration::ZERO;
+        }
+        if let (Some(old), Some(rt)) = (old, &self.runtime) {
+            let _ = rt.remove_container(&old).await;
+        }
+        if !restart {
+            self.runs[i].done = true;
+            self.slots[i].state = State::Terminated(term);
+            return;
+        }
+        self.slots[i].last_state = Some(term.clone());
+        if self.runs[i].backoff.is_zero() {
+            // The first restart is immediate; later ones back off.
+            self.runs[i].backoff = self.ctx.cfg.backoff_initial;
+            self.runs[i].next_start = None;
+            self.slots[i].state = State::Terminated(term);
+            return;
+        }
+        let wait = self.back_off(i);
+        let name = self.slots[i].name.clone();
+        let who = format!(
+            "pod={}_{}({})",
+            self.pod.name_any(),
+            self.ns(),
+            self.pod.uid().unwrap_or_default()
+        );
+        self.slots[i].state = State::Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: Some(format!(
+                "back-off {} restarting failed container={name} {who}",
+                human(wait)
+            )),
+        };
+        self.event(
+            Some(&name),
+            "Warning",
+            "BackOff",
+            &format!(
+                "Back-off restarting failed container {name} in pod {}_{}({})",
+                self.pod.name_any(),
+                self.ns(),
+                self.pod.uid().unwrap_or_default()
+            ),
+        )
+        .await;
+    }
+
+    async fn write_status(&mut self) {
+        let policy = self.restart_policy();
+        let phase = status::phase(&self.slots, &policy);
+        let mut old = if self.written_conditions.is_empty() {
+            self.pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .map(|cs| {
+                    cs.iter()
+                        .filter_map(|c| serde_json::to_value(c).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            self.written_conditions.clone()
+        };
+        // PodScheduled belongs to the scheduler: take the pod's. The binding
+        // writes it just after spec.nodeName, so the first version this
+        // worker sees may lack it; a bound pod is scheduled, so say so
+        // rather than overwrite the scheduler's condition with nothing.
+        let scheduled = self
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
+            .and_then(|c| serde_json::to_value(c).ok())
+            .or_else(|| old.iter().find(|c| c["type"] == "PodScheduled").cloned())
+            .unwrap_or_else(|| {
+                json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+                       "lastTransitionTime": status::stamp(jiff::Timestamp::now())})
+            });
+        old.retain(|c: &Value| c["type"] != "PodScheduled");
+        old.push(scheduled);
+        let conditions = status::conditions(&old, &self.slots, phase, self.sandbox.is_some());
+        let host = self.ctx.cfg.address.to_string();
+        let mut st = json!({
+            "phase": phase,
+            "conditions": conditions,
+            "hostIP": host,
+            "hostIPs": [{"ip": host}],
+            "startTime": self.start_time,
+            "containerStatuses": self.slots.iter().map(status::container_status).collect::<Vec<_>>(),
+        });
+        if let Some(ip) = self.pod_ip {
+            st["podIP"] = ip.to_string().into();
+            st["podIPs"] = json!([{"ip": ip.to_string()}]);
+        }
+        if self.written.as_ref() == Some(&st) {
+            return;
+        }
+        match self
+            .api()
+            .patch_status(
+                &self.pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": st})),
+            )
+            .await
+        {
+            Ok(_) => {
+                self.written_conditions = conditions;
+                self.written = Some(st);
+            }
+            Err(e) => tracing::warn!(error = %e, "writing pod status"),
+        }
+    }
+
+    /// Graceful deletion: stop every container within the grace period,
+    /// write the final status, remove the sandbox, delete the pod for good.
+    async fn terminate(&mut self) {
+        let grace = Duration::from_secs(
+            self.pod
+                .metadata
+                .deletion_grace_period_seconds
+                .unwrap_or(30)
+                .max(0) as u64,
+        );
+        if let Some(rt) = self.runtime.clone() {
+            let mut stops = Vec::new();
+            for (i, r) in self.runs.iter().enumerate() {
+                if let Some(id) = r.id.clone() {
+                    stops.push((i, id));
+                }
+            }
+            for (i, _) in &stops {
+                let name = self.slots[*i].name.clone();
+                self.event(
+                    Some(&name),
+                    "Normal",
+                    "Killing",
+                    &format!("Stopping container {name}"),
+                )
+                .await;
+            }
+            let results = futures::future::join_all(stops.iter().map(|(_, id)| {
+                let rt = rt.clone();
+                async move {
+                    let _ = rt.stop_container(id, grace).await;
+                    rt.container_status(id).await
+                }
+            }))
+            .await;
+            for ((i, id), st) in stops.into_iter().zip(results) {
+                let code = st.as_ref().ok().and_then(|s| s.exit_code).unwrap_or(0);
+                let st = st.ok();
+                self.slots[i].state = State::Terminated(Terminated {
+                    exit_code: code,
+                    reason: st.as_ref().and_then(|s| s.reason).map_or_else(
+                        || if code == 0 { "Completed" } else { "Error" }.to_owned(),
+                        |r| r.as_str().to_owned(),
+                    ),
+                    message: st.as_ref().and_then(|s| s.message.clone()),
+                    started_at: st.as_ref().and_then(|s| s.started_at),
+                    finished_at: st.as_ref().and_then(|s| s.finished_at),
+                    container_id: format!("{}://{id}", rt.handler()),
+                });
+                self.runs[i].id = None;
+                self.runs[i].done = true;
+            }
+            // Containers never started will not start now.
+            for (s, r) in self.slots.iter_mut().zip(self.runs.iter_mut()) {
+                r.done = true;
+                if matches!(s.state, State::Waiting { .. }) && s.last_state.is_some() {
+                    s.state =
+                        State::Terminated(s.last_state.clone().unwrap_or_else(|| Terminated {
+                            exit_code: 0,
+                            reason: "Completed".into(),
+                            message: None,
+                            started_at: None,
+                            finished_at: None,
+                            container_id: String::new(),
+                        }));
+                }
+            }
+            // The kubelet writes a terminal phase before the final delete.
+            let policy = self.restart_policy();
+            if status::phase(&self.slots, "Never") != "Pending" {
+                let saved = policy;
+                self.write_terminal_status(&saved).await;
+            }
+        }
+        self.teardown().await;
+        let uid = self.pod.uid();
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid,
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match self.api().delete(&self.pod.name_any(), &dp).await {
+            Ok(_) => tracing::info!("pod deleted"),
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+            Err(e) => tracing::warn!(error = %e, "final delete of the pod"),
+        }
+    }
+
+    async fn write_terminal_status(&mut self, _policy: &str) {
+        // Nothing restarts any more: compute the phase as for `Never`.
+        let slots = self.slots.clone();
+        let phase = status::phase(&slots, "Never");
+        let conditions = status::conditions(&self.written_conditions, &slots, phase, false);
+        let st = json!({
+            "phase": phase,
+            "conditions": conditions,
+            "containerStatuses": slots.iter().map(status::container_status).collect::<Vec<_>>(),
+        });
+        if let Err(e) = self
+            .api()
+            .patch_status(
+                &self.pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": st})),
+            )
+            .await
+        {
+            tracing::debug!(error = %e, "writing the terminal status");
+        }
+    }
+
+    /// Removes the sandbox and returns the pod address.
+    async fn teardown(&mut self) {
+        if let (Some(rt), Some(sb)) = (self.runtime.as_ref(), self.sandbox.take())
+            && let Err(e) = rt.remove_pod_sandbox(&sb).await
+        {
+            tracing::warn!(error = %e, "removing the pod sandbox");
+        }
+        if let Some(ip) = self.pod_ip.take() {
+            self.ctx.ips.release(ip);
+        }
+    }
+}
+
+/// Kubernetes' default pull policy: `Always` for `:latest` or no tag,
+/// `IfNotPresent` otherwise (digests included).
+pub fn default_pull_policy(image: &str) -> &'static str {
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
+
+/// Go's duration formatting for whole seconds/minutes (`10s`, `5m0s`).
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_policy_defaults() {
+        assert_eq!(default_pull_policy("busybox"), "Always");
+        assert_eq!(
+            default_pull_policy("localhost:5000/busybox:latest"),
+            "Always"
+        );
+        assert_eq!(
+            default_pull_policy("localhost:5000/busybox:1.36"),
+            "IfNotPresent"
+        );
+        assert_eq!(default_pull_policy("busybox@sha256:abc"), "IfNotPresent");
+        assert_eq!(human(Duration::from_secs(300)), "5m0s");
+    }
+}

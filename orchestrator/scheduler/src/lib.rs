@@ -1,0 +1,415 @@
+//! # skiff-scheduler
+//!
+//! Assigns pods to nodes, as kube-scheduler does, and only through the API:
+//! it watches pods and nodes (kube-runtime reflectors), and for each pod
+//! with no `spec.nodeName` runs the [`filter`] plugins on every node, scores
+//! the survivors (least allocated, [`score`]) and POSTs `pods/binding`.
+//! A pod no node can take gets a `FailedScheduling` event and a
+//! `PodScheduled=False` condition with Kubernetes' wording
+//! (`0/1 nodes are available: 1 Insufficient memory.`) and is retried
+//! whenever a pod or node changes.
+//!
+//! Which RuntimeClass handlers a node serves is read from the node's
+//! `status.runtimeHandlers` (the field Kubernetes 1.30+ kubelets fill in);
+//! a pod whose RuntimeClass names a handler goes only to nodes listing it.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # async fn demo(client: kube::Client) {
+//! let scheduler = skiff_scheduler::Scheduler::new(client);
+//! scheduler.run(std::future::pending::<()>()).await;
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod events;
+pub mod filter;
+pub mod resources;
+pub mod score;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::filter::PodInfo;
+use crate::resources::{Amounts, pod_requests};
+
+/// The scheduler name pods ask for by default.
+pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
+
+/// The scheduler: one per cluster (no leader election yet).
+pub struct Scheduler {
+    client: Client,
+    name: String,
+}
+
+/// Why a scheduling attempt could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An API call failed.
+    #[error("{action}")]
+    Api {
+        /// What was being done.
+        action: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+struct State {
+    /// Pods bound by this scheduler whose binding the reflector has not
+    /// shown yet: their requests count on the node meanwhile (the
+    /// scheduler cache's "assume").
+    assumed: HashMap<String, (String, Amounts)>,
+    /// The last unschedulable message reported per pod uid, so a retry that
+    /// finds the same answer does not write again.
+    reported: HashMap<String, String>,
+}
+
+impl Scheduler {
+    /// A scheduler acting through `client` as `default-scheduler`.
+    pub fn new(client: Client) -> Self {
+        Scheduler {
+            client,
+            name: DEFAULT_SCHEDULER.to_owned(),
+        }
+    }
+
+    /// Watches and schedules until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let wake = Arc::new(Notify::new());
+        let (pods, pods_w) = reflector::store::<Pod>();
+        let (nodes, nodes_w) = reflector::store::<Node>();
+        let pod_events = reflector::reflector(
+            pods_w,
+            watcher(
+                Api::<Pod>::all(self.client.clone()),
+                watcher::Config::default(),
+            ),
+        )
+        .default_backoff()
+        .touched_objects();
+        let node_events = reflector::reflector(
+            nodes_w,
+            watcher(
+                Api::<Node>::all(self.client.clone()),
+                watcher::Config::default(),
+            ),
+        )
+        .default_backoff()
+        .touched_objects();
+        let w1 = wake.clone();
+        let w2 = wake.clone();
+        let drive_pods = pod_events.for_each(move |_| {
+            w1.notify_one();
+            async {}
+        });
+        let drive_nodes = node_events.for_each(move |_| {
+            w2.notify_one();
+            async {}
+        });
+        let mut state = State {
+            assumed: HashMap::new(),
+            reported: HashMap::new(),
+        };
+        let work = async {
+            let _ = pods.wait_until_ready().await;
+            let _ = nodes.wait_until_ready().await;
+            loop {
+                self.schedule_pending(&pods, &nodes, &mut state).await;
+                // Woken by any pod or node change; the timeout only guards
+                // against a missed wake-up.
+                let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
+            }
+        };
+        tokio::select! {
+            _ = shutdown => {}
+            _ = drive_pods => {}
+            _ = drive_nodes => {}
+            _ = work => {}
+        }
+    }
+
+    fn is_pending(&self, p: &Pod) -> bool {
+        let spec = p.spec.as_ref();
+        spec.and_then(|s| s.node_name.as_deref())
+            .unwrap_or("")
+            .is_empty()
+            && spec
+                .and_then(|s| s.scheduler_name.as_deref())
+                .unwrap_or(DEFAULT_SCHEDULER)
+                == self.name
+            && p.metadata.deletion_timestamp.is_none()
+            && !matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            )
+    }
+
+    async fn schedule_pending(&self, pods: &Store<Pod>, nodes: &Store<Node>, st: &mut State) {
+        let all = pods.state();
+        // Forget assumptions the watch has caught up with.
+        st.assumed.retain(|uid, _| {
+            all.iter()
+                .find(|p| p.uid().as_deref() == Some(uid.as_str()))
+                .is_some_and(|p| {
+                    p.spec
+                        .as_ref()
+                        .and_then(|s| s.node_name.as_deref())
+                        .unwrap_or("")
+                        .is_empty()
+                })
+        });
+        let live: Vec<String> = all.iter().filter_map(|p| p.uid()).collect();
+        st.reported.retain(|uid, _| live.contains(uid));
+        let mut pending: Vec<Arc<Pod>> = all
+            .iter()
+            .filter(|p| self.is_pending(p))
+            .filter(|p| p.uid().is_some_and(|u| !st.assumed.contains_key(&u)))
+            .cloned()
+            .collect();
+        pending.sort_by(|a, b| {
+            a.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        });
+        if pending.is_empty() {
+            return;
+        }
+        let mut nodes: Vec<Arc<Node>> = nodes.state();
+        nodes.sort_by_key(|n| n.name_any());
+        for pod in pending {
+            let used = used_per_node(&all, &st.assumed);
+            if let Err(e) = self.schedule_one(&pod, &nodes, &used, st).await {
+                tracing::warn!(pod = %pod.name_any(), error = %e, "scheduling attempt failed");
+            }
+        }
+    }
+
+    async fn pod_info(&self, pod: &Pod) -> Result<PodInfo, String> {
+        let mut info = PodInfo {
+            requests: pod_requests(pod),
+            ..PodInfo::default()
+        };
+        let Some(rc) = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.runtime_class_name.as_deref())
+            .filter(|s| !s.is_empty())
+        else {
+            return Ok(info);
+        };
+        let api = Api::<RuntimeClass>::all(self.client.clone());
+        let class = match api.get_opt(rc).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(format!("RuntimeClass \"{rc}\" not found")),
+            Err(e) => return Err(format!("reading RuntimeClass \"{rc}\": {e}")),
+        };
+        info.handler = Some(class.handler.clone());
+        if let Some(s) = class.scheduling {
+            info.extra_selector = s.node_selector.unwrap_or_default();
+            info.extra_tolerations = s.tolerations.unwrap_or_default();
+        }
+        if let Some(o) = class.overhead.and_then(|o| o.pod_fixed) {
+            // The RuntimeClass admission plugin copies this into the pod;
+            // count it here in case admission did not.
+            if pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.overhead.as_ref())
+                .is_none()
+            {
+                let extra = Pod {
+                    spec: Some(k8s_openapi::api::core::v1::PodSpec {
+                        overhead: Some(o),
+                        ..Default::default()
+                    }),
+                    ..Pod::default()
+                };
+                let mut add = pod_requests(&extra);
+                add.pods = 0;
+                info.requests.add(&add);
+            }
+        }
+        Ok(info)
+    }
+
+    async fn schedule_one(
+        &self,
+        pod: &Pod,
+        nodes: &[Arc<Node>],
+        used: &BTreeMap<String, Amounts>,
+        st: &mut State,
+    ) -> Result<(), Error> {
+        let uid = pod.uid().unwrap_or_default();
+        let info = match self.pod_info(pod).await {
+            Ok(i) => i,
+            Err(message) => return self.unschedulable(pod, message, st).await,
+        };
+        let zero = Amounts::default();
+        let mut reasons = Vec::new();
+        let mut feasible = Vec::new();
+        for n in nodes {
+            let u = used.get(&n.name_any()).unwrap_or(&zero);
+            let r = filter::filter(pod, &info, n, u);
+            if r.is_empty() {
+                feasible.push((score::least_allocated(n, u, &info.requests), n.clone()));
+            } else {
+                reasons.push(r);
+            }
+        }
+        // Highest score; ties go to the first node by name (stable order).
+        let best = feasible
+            .iter()
+            .fold(None::<&(i64, Arc<Node>)>, |best, c| match best {
+                Some(b) if b.0 >= c.0 => Some(b),
+                _ => Some(c),
+            });
+        let Some((_, node)) = best else {
+            let message = filter::fit_error(nodes.len(), &reasons);
+            return self.unschedulable(pod, message, st).await;
+        };
+        let node_name = node.name_any();
+        let ns = pod.namespace().unwrap_or_else(|| "default".into());
+        let binding = Binding {
+            metadata: kube::api::ObjectMeta {
+                name: Some(pod.name_any()),
+                namespace: Some(ns.clone()),
+                uid: pod.uid(),
+                ..Default::default()
+            },
+            target: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Node".into()),
+                name: Some(node_name.clone()),
+                ..Default::default()
+            },
+        };
+        let api = Api::<Pod>::namespaced(self.client.clone(), &ns);
+        // Stamped before the binding, so the Scheduled event sorts before
+        // the node agent's events about the pod it is about to see.
+        let bound_at = jiff::Timestamp::now();
+        api.create_subresource::<_, serde_json::Value>(
+            "binding",
+            &pod.name_any(),
+            &PostParams::default(),
+            &binding,
+        )
+        .await
+        .map_err(|source| Error::Api {
+            action: format!("binding pod {ns}/{} to {node_name}", pod.name_any()),
+            source,
+        })?;
+        st.assumed
+            .insert(uid.clone(), (node_name.clone(), info.requests));
+        st.reported.remove(&uid);
+        tracing::info!(pod = %format!("{ns}/{}", pod.name_any()), node = %node_name, "bound");
+        events::record(
+            &self.client,
+            pod,
+            bound_at,
+            "Normal",
+            "Scheduled",
+            &format!(
+                "Successfully assigned {ns}/{} to {node_name}",
+                pod.name_any()
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Records a failed attempt once per distinct message: the event and
+    /// the `PodScheduled=False` condition.
+    async fn unschedulable(&self, pod: &Pod, message: String, st: &mut State) -> Result<(), Error> {
+        let uid = pod.uid().unwrap_or_default();
+        if st.reported.get(&uid) == Some(&message) {
+            return Ok(());
+        }
+        tracing::info!(pod = %pod.name_any(), %message, "unschedulable");
+        events::record(
+            &self.client,
+            pod,
+            jiff::Timestamp::now(),
+            "Warning",
+            "FailedScheduling",
+            &message,
+        )
+        .await;
+        let mut conditions: Vec<serde_json::Value> = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.type_ != "PodScheduled")
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .collect();
+        conditions.push(json!({
+            "type": "PodScheduled",
+            "status": "False",
+            "lastProbeTime": null,
+            "lastTransitionTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "reason": "Unschedulable",
+            "message": message,
+        }));
+        let ns = pod.namespace().unwrap_or_else(|| "default".into());
+        Api::<Pod>::namespaced(self.client.clone(), &ns)
+            .patch_status(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"conditions": conditions}})),
+            )
+            .await
+            .map_err(|source| Error::Api {
+                action: format!("writing PodScheduled=False on {ns}/{}", pod.name_any()),
+                source,
+            })?;
+        st.reported.insert(uid, message);
+        Ok(())
+    }
+}
+
+/// What the pods on each node request: bound pods that have not finished,
+/// plus pods this scheduler bound a moment ago.
+fn used_per_node(
+    pods: &[Arc<Pod>],
+    assumed: &HashMap<String, (String, Amounts)>,
+) -> BTreeMap<String, Amounts> {
+    let mut used: BTreeMap<String, Amounts> = BTreeMap::new();
+    for p in pods {
+        let node = p
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
+        let done = matches!(
+            p.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        );
+        if node.is_empty() || done {
+            continue;
+        }
+        used.entry(node).or_default().add(&pod_requests(p));
+    }
+    for (node, amounts) in assumed.values() {
+        used.entry(node.clone()).or_default().add(amounts);
+    }
+    used
+}

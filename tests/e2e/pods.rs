@@ -1,0 +1,451 @@
+//! Pods end to end against a real `skiff up` (API server, scheduler and
+//! node agent in one process): Wasm pods scheduled, run, restarted or not,
+//! reported and deleted as Kubernetes does, seen through real kubectl, kube-rs
+//! and the official Python client. Everything stays on loopback (pods get
+//! 127.42.x.y addresses until the pod network exists).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use skiff_tests::Cluster;
+
+const JOB: &str = "localhost/skiff-e2e/job:1";
+const HELLO: &str = "localhost/skiff-e2e/hello-http:1";
+
+/// A built example; the set-up builds them (wasm-examples/build.sh), and a
+/// missing one fails the test rather than skipping it.
+fn example(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../wasm-examples/out")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run wasm-examples/build.sh first",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+fn up() -> Cluster {
+    let job = format!("{}={JOB}", example("job"));
+    let hello = format!("{}={HELLO}", example("hello-http"));
+    match Cluster::up(&["--import", &job, "--import", &hello]) {
+        Ok(c) => c,
+        Err(e) => panic!("skiff up: {e:#}"),
+    }
+}
+
+fn pod_yaml(name: &str, image: &str, restart: &str, args: &[&str], extra: &str) -> String {
+    let args: Vec<String> = args.iter().map(|a| format!("\"{a}\"")).collect();
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  runtimeClassName: wasmtime
+  restartPolicy: {restart}
+  containers:
+  - name: main
+    image: {image}
+    args: [{}]
+{extra}"#,
+        args.join(", ")
+    )
+}
+
+fn apply(c: &Cluster, yaml: &str) {
+    let out = c.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml));
+    assert!(
+        out.status.success(),
+        "kubectl apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Polls the pod until `done` holds, recording each distinct phase seen.
+async fn wait_pod(
+    api: &Api<Pod>,
+    name: &str,
+    timeout: Duration,
+    done: impl Fn(&Pod) -> bool,
+) -> (Pod, Vec<String>) {
+    let deadline = Instant::now() + timeout;
+    let mut phases: Vec<String> = Vec::new();
+    loop {
+        if let Ok(Some(p)) = api.get_opt(name).await {
+            let phase = p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_default();
+            if phases.last() != Some(&phase) {
+                phases.push(phase);
+            }
+            if done(&p) {
+                return (p, phases);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pod {name} not done in {timeout:?}; phases {phases:?}; last {:?}",
+                p.status
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn phase(p: &Pod) -> &str {
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
+}
+
+fn terminated(p: &Pod) -> k8s_openapi::api::core::v1::ContainerStateTerminated {
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.first())
+        .and_then(|c| c.state.as_ref())
+        .and_then(|s| s.terminated.clone())
+        .unwrap_or_else(|| panic!("no terminated state in {:?}", p.status))
+}
+
+fn condition(p: &Pod, t: &str) -> String {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == t))
+        .map(|c| c.status.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn skiff_up_registers_a_ready_node_quickly() -> anyhow::Result<()> {
+    let t = Instant::now();
+    let c = up();
+    let took = t.elapsed();
+    assert!(c.stdout().contains("kubeconfig: "), "{}", c.stdout());
+    let nodes = c.kubectl_ok(&["get", "nodes", "-o", "wide"]);
+    assert!(
+        nodes.contains("e2e-node") && nodes.contains(" Ready "),
+        "{nodes}"
+    );
+    let labels = c.kubectl_ok(&["get", "node", "e2e-node", "--show-labels"]);
+    for l in [
+        "kubernetes.io/os=linux",
+        "kubernetes.io/arch=",
+        "kubernetes.io/hostname=e2e-node",
+    ] {
+        assert!(labels.contains(l), "{l} missing: {labels}");
+    }
+    let handlers = c.kubectl_ok(&[
+        "get",
+        "node",
+        "e2e-node",
+        "-o",
+        "jsonpath={.status.runtimeHandlers[*].name}",
+    ]);
+    assert_eq!(handlers.trim(), "wasmtime");
+    let lease = c.kubectl_ok(&[
+        "get",
+        "lease",
+        "-n",
+        "kube-node-lease",
+        "e2e-node",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(lease.trim(), "e2e-node");
+    // Readiness includes process start-up and the first node registration;
+    // generous for a loaded CI machine, the target is well under 2 s.
+    assert!(took < Duration::from_secs(5), "skiff up took {took:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn wasm_job_pod_goes_pending_running_succeeded() -> anyhow::Result<()> {
+    let c = up();
+    apply(&c, &pod_yaml("job", JOB, "Never", &["sleep", "1"], ""));
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    let (p, phases) = wait_pod(&api, "job", Duration::from_secs(20), |p| {
+        phase(p) == "Succeeded"
+    })
+    .await;
+    let order: Vec<&str> = phases
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !p.is_empty())
+        .collect();
+    assert_eq!(order, ["Pending", "Running", "Succeeded"], "{phases:?}");
+    let t = terminated(&p);
+    assert_eq!(t.exit_code, 0);
+    assert_eq!(t.reason.as_deref(), Some("Completed"));
+    assert!(
+        t.container_id
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("wasmtime://")
+    );
+    let st = p.status.clone().unwrap_or_default();
+    let cs = &st.container_statuses.clone().unwrap_or_default()[0];
+    assert!(cs.image_id.starts_with("sha256:"), "{cs:?}");
+    assert_eq!(cs.restart_count, 0);
+    assert!(!cs.ready);
+    assert_eq!(st.host_ip.as_deref(), Some("127.0.0.1"));
+    assert!(
+        st.pod_ip.as_deref().unwrap_or("").starts_with("127.42."),
+        "{st:?}"
+    );
+    assert!(st.start_time.is_some());
+    assert_eq!(st.qos_class.as_deref(), Some("BestEffort"));
+    assert_eq!(condition(&p, "PodScheduled"), "True");
+    assert_eq!(condition(&p, "Initialized"), "True");
+    assert_eq!(condition(&p, "Ready"), "False");
+    let wide = c.kubectl_ok(&["get", "pod", "job", "-o", "wide"]);
+    assert!(
+        wide.contains("Completed") && wide.contains("e2e-node"),
+        "{wide}"
+    );
+    let describe = c.kubectl_ok(&["describe", "pod", "job"]);
+    for reason in ["Scheduled", "Pulled", "Created", "Started"] {
+        assert!(describe.contains(reason), "{reason} missing:\n{describe}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn failing_job_pod_with_restart_never_fails_with_its_exit_code() -> anyhow::Result<()> {
+    let c = up();
+    apply(&c, &pod_yaml("fail", JOB, "Never", &["exit", "3"], ""));
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    let (p, _) = wait_pod(&api, "fail", Duration::from_secs(20), |p| {
+        phase(p) == "Failed"
+    })
+    .await;
+    let t = terminated(&p);
+    assert_eq!(t.exit_code, 3);
+    assert_eq!(t.reason.as_deref(), Some("Error"));
+    let get = c.kubectl_ok(&["get", "pod", "fail"]);
+    assert!(get.contains("Error"), "{get}");
+    // It stays failed: nothing restarts it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let p = api.get("fail").await?;
+    assert_eq!(phase(&p), "Failed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn unsatisfiable_memory_request_stays_pending_with_failed_scheduling() -> anyhow::Result<()> {
+    let c = up();
+    let extra = "    resources:\n      requests: {memory: 100Ti}\n";
+    apply(&c, &pod_yaml("big", JOB, "Never", &[], extra));
+    let want = "0/1 nodes are available: 1 Insufficient memory.";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = c.kubectl_ok(&["describe", "pod", "big"]);
+        if d.contains("FailedScheduling") && d.contains(want) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no FailedScheduling event:\n{d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let p = api.get("big").await?;
+    assert_eq!(phase(&p), "Pending");
+    assert!(p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none());
+    let cond = p
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
+        .cloned()
+        .expect("PodScheduled condition");
+    assert_eq!(cond.status, "False");
+    assert_eq!(cond.reason.as_deref(), Some("Unschedulable"));
+    assert_eq!(cond.message.as_deref(), Some(want));
+    Ok(())
+}
+
+#[tokio::test]
+async fn kubectl_delete_of_a_running_service_pod_completes() -> anyhow::Result<()> {
+    let c = up();
+    let extra = "    ports:\n    - containerPort: 8080\n    env:\n    - name: POD_NAME\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n";
+    apply(&c, &pod_yaml("web", HELLO, "Always", &[], extra));
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    let (p, _) = wait_pod(&api, "web", Duration::from_secs(20), |p| {
+        condition(p, "Ready") == "True"
+    })
+    .await;
+    assert_eq!(phase(&p), "Running");
+    let ip = p
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("podIP");
+    assert!(ip.starts_with("127.42."), "{ip}");
+    // The service answers on its pod address (loopback only).
+    let body = http_get(&format!("{ip}:8080"))?;
+    assert!(body.contains("200") && body.contains("web"), "{body}");
+    let t = Instant::now();
+    let out = c.kubectl(&["delete", "pod", "web", "--timeout=30s"]);
+    assert!(
+        out.status.success(),
+        "kubectl delete: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "delete took {:?}",
+        t.elapsed()
+    );
+    assert!(api.get_opt("web").await?.is_none());
+    let events = c.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=web",
+    ]);
+    assert!(events.contains("Killing"), "{events}");
+    assert!(
+        http_get(&format!("{ip}:8080")).is_err(),
+        "still serving after delete"
+    );
+    Ok(())
+}
+
+/// One HTTP/1.0 GET to a loopback address; the whole response.
+fn http_get(addr: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+const PYTHON_WATCH: &str = r#"
+import sys
+from kubernetes import client, config, watch
+config.load_kube_config(sys.argv[1])
+v1 = client.CoreV1Api()
+pod = client.V1Pod(
+    metadata=client.V1ObjectMeta(name="pywatch"),
+    spec=client.V1PodSpec(
+        runtime_class_name="wasmtime",
+        restart_policy="Never",
+        containers=[client.V1Container(name="main", image=sys.argv[2], args=["sleep", "1"])]))
+rv = v1.list_namespaced_pod("default").metadata.resource_version
+v1.create_namespaced_pod("default", pod)
+phases = []
+w = watch.Watch()
+for ev in w.stream(v1.list_namespaced_pod, "default", field_selector="metadata.name=pywatch",
+                   resource_version=rv, timeout_seconds=30):
+    p = ev["object"].status.phase
+    if not phases or phases[-1] != p:
+        phases.append(p)
+    if p == "Succeeded":
+        code = ev["object"].status.container_statuses[0].state.terminated.exit_code
+        w.stop()
+assert phases == ["Pending", "Running", "Succeeded"], phases
+assert code == 0, code
+print("phases", phases)
+"#;
+
+#[test]
+fn python_client_watches_a_pod_go_pending_running_succeeded() {
+    let c = up();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(PYTHON_WATCH)
+        .arg(&c.kubeconfig)
+        .arg(JOB)
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "python watch failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Kills a child process when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn skiff_agent_joins_a_separate_server_over_https() -> anyhow::Result<()> {
+    let mut c = Cluster::start()?;
+    // A node token, as an operator adds one to the server's token file.
+    c.kill();
+    let tokens = c.dir.path().join("tokens.csv");
+    let mut csv = std::fs::read_to_string(&tokens)?;
+    csv.push_str("e2e-node-token,system:node:joined,joined,\"system:nodes\"\n");
+    std::fs::write(&tokens, csv)?;
+    c.spawn()?;
+    let kubeconfig = std::fs::read_to_string(&c.kubeconfig)?;
+    let server = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .expect("server in kubeconfig")
+        .trim()
+        .to_owned();
+    let agent_dir = tempfile::tempdir()?;
+    let log = std::fs::File::create(agent_dir.path().join("agent.log"))?;
+    let ca = c.dir.path().join("tls/ca.crt");
+    let _agent = KillOnDrop(
+        Command::new(skiff_tests::skiff_bin())
+            .args(["agent", "--server", &server, "--token", "e2e-node-token"])
+            .arg("--ca-file")
+            .arg(&ca)
+            .args(["--node-name", "joined", "--data-dir"])
+            .arg(agent_dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = c.kubectl(&[
+            "get",
+            "node",
+            "joined",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        if String::from_utf8_lossy(&out.stdout).trim() == "True" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node did not join: {}",
+            std::fs::read_to_string(agent_dir.path().join("agent.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lease = c.kubectl_ok(&[
+        "get",
+        "lease",
+        "-n",
+        "kube-node-lease",
+        "joined",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(lease.trim(), "joined");
+    Ok(())
+}
