@@ -115,7 +115,7 @@ pub struct KubectlArgs {
 /// `skiff run [FLAGS] IMAGE_OR_FILE [-- ARGS]`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Runtime to use (the RuntimeClass handler); only `wasmtime` so far.
+    /// Runtime to use (the RuntimeClass handler): `wasmtime` or `native`.
     #[arg(long, default_value = "wasmtime")]
     pub runtime: String,
     /// Environment variable NAME=VALUE (repeatable).
