@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -18,12 +19,15 @@ use serde_json::{Map, Value};
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PathElement {
     /// A field of a struct or an entry of a map: `f:name`.
-    Field(String),
+    ///
+    /// Strings are shared (`Arc<str>`): field sets copy paths a great deal,
+    /// and a copy then costs one allocation per path, not one per element.
+    Field(Arc<str>),
     /// An associative list element by its keys, held as canonical JSON
     /// (an object with sorted keys): `k:{"containerPort":80,"protocol":"TCP"}`.
-    Key(String),
+    Key(Arc<str>),
     /// A set element by its value, as canonical JSON: `v:"x"`.
-    Value(String),
+    Value(Arc<str>),
     /// A list element by position: `i:0`.
     Index(usize),
 }
@@ -39,12 +43,12 @@ impl PathElement {
         for (k, v) in sorted {
             m.insert(k.to_owned(), canonical(v));
         }
-        PathElement::Key(Value::Object(m).to_string())
+        PathElement::Key(Value::Object(m).to_string().into())
     }
 
     /// The element of a set item with this value.
     pub fn value(v: &Value) -> PathElement {
-        PathElement::Value(canonical(v).to_string())
+        PathElement::Value(canonical(v).to_string().into())
     }
 
     /// The `FieldsV1` form: `f:name`, `k:{…}`, `v:…`, `i:0`.
@@ -66,7 +70,7 @@ impl PathElement {
             serde_json::from_str(r).map_err(|e| format!("{s:?}: {e}"))
         };
         match kind {
-            "f" => Ok(PathElement::Field(rest.to_owned())),
+            "f" => Ok(PathElement::Field(rest.into())),
             "k" => match json(rest)? {
                 Value::Object(m) => Ok(PathElement::key(m.iter().map(|(k, v)| (k.as_str(), v)))),
                 _ => Err(format!("{s:?}: a key must be a JSON object")),
@@ -95,7 +99,7 @@ impl fmt::Display for PathElement {
             PathElement::Key(k) => {
                 let fields: Vec<String> = match serde_json::from_str::<Value>(k) {
                     Ok(Value::Object(m)) => m.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-                    _ => vec![k.clone()],
+                    _ => vec![k.to_string()],
                 };
                 write!(f, "[{}]", fields.join(","))
             }
@@ -166,6 +170,20 @@ impl FieldSet {
     /// Paths in either set.
     pub fn union(&self, other: &FieldSet) -> FieldSet {
         FieldSet(self.0.union(&other.0).cloned().collect())
+    }
+
+    /// Moves every path of `other` into this set (no copies).
+    pub fn extend(&mut self, other: FieldSet) {
+        if self.0.is_empty() {
+            self.0 = other.0;
+        } else {
+            self.0.extend(other.0);
+        }
+    }
+
+    /// Keeps only the paths `keep` says yes to, in place.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[PathElement]) -> bool) {
+        self.0.retain(|p| keep(p));
     }
 
     /// Paths in both sets.

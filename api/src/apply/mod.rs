@@ -66,7 +66,7 @@ pub enum Scope {
 
 impl Scope {
     fn owns(self, p: &[PathElement]) -> bool {
-        let status = matches!(p.first(), Some(PathElement::Field(f)) if f == "status");
+        let status = matches!(p.first(), Some(PathElement::Field(f)) if &**f == "status");
         match self {
             Scope::Main { has_status } => !(has_status && status),
             Scope::Status => status,
@@ -169,7 +169,7 @@ impl From<ApplyError> for ApiError {
 /// server-maintained fields.
 fn server_owned(p: &[PathElement]) -> bool {
     let f = |i: usize| match p.get(i) {
-        Some(PathElement::Field(n)) => n.as_str(),
+        Some(PathElement::Field(n)) => &**n,
         _ => "",
     };
     match p.len() {
@@ -390,7 +390,10 @@ pub fn update(
         &mut Vec::new(),
         &mut cmp,
     );
-    let changed = ownable(&cmp.added.union(&cmp.modified), req.scope);
+    // Sets are moved, not copied: this runs on every write.
+    let mut changed = cmp.added;
+    changed.extend(cmp.modified);
+    changed.retain(|p| !server_owned(p) && req.scope.owns(p));
     let removed = ownable(&cmp.removed, req.scope);
     for e in &mut managers.0 {
         e.fields = e.fields.difference(&changed).difference(&removed);
@@ -398,7 +401,8 @@ pub fn update(
     if !changed.is_empty() {
         let me = entry(req, Operation::Update);
         let prev = base.find(&me).map(|e| e.fields.clone()).unwrap_or_default();
-        let fields = prev.difference(&removed).union(&changed);
+        let mut fields = prev.difference(&removed);
+        fields.extend(changed);
         let e = Entry {
             fields,
             time: Some(req.now.to_owned()),

@@ -98,7 +98,7 @@ pub(crate) fn to_set(
         (Shape::Map { atomic: false }, Value::Object(m)) => {
             for (k, val) in m {
                 let (fty, declared) = ty.field(k);
-                path.push(PathElement::Field(k.clone()));
+                path.push(PathElement::Field(k.as_str().into()));
                 to_set(val, fty, path, out)?;
                 let empty = val.is_null() || val.as_object().is_some_and(Map::is_empty);
                 if empty || !declared {
@@ -308,13 +308,13 @@ pub(crate) fn compare(
             let lm = l.and_then(Value::as_object).unwrap_or(&empty);
             let rm = r.and_then(Value::as_object).unwrap_or(&empty);
             for (k, lv) in lm {
-                path.push(PathElement::Field(k.clone()));
+                path.push(PathElement::Field(k.as_str().into()));
                 compare(Some(lv), rm.get(k), ty.field(k).0, path, c);
                 path.pop();
             }
             for (k, rv) in rm {
                 if !lm.contains_key(k) {
-                    path.push(PathElement::Field(k.clone()));
+                    path.push(PathElement::Field(k.as_str().into()));
                     compare(None, Some(rv), ty.field(k).0, path, c);
                     path.pop();
                 }
@@ -359,8 +359,8 @@ pub(crate) fn remove(v: &mut Value, ty: Ty<'_>, path: &[PathElement]) {
     match (first, ty.shape(v), v) {
         (PathElement::Field(name), Shape::Map { .. }, Value::Object(m)) => {
             if rest.is_empty() {
-                m.shift_remove(name);
-            } else if let Some(child) = m.get_mut(name) {
+                m.shift_remove(&**name);
+            } else if let Some(child) = m.get_mut(&**name) {
                 remove(child, ty.field(name).0, rest);
             }
         }
