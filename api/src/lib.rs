@@ -21,6 +21,7 @@
 //! structs are used where a kind's own rules need them.
 
 pub mod apply;
+pub mod events;
 pub mod fields;
 pub mod jsonpath;
 pub mod openapi;

@@ -18,8 +18,6 @@ pub async fn record(
     message: &str,
 ) {
     let ns = pod.namespace().unwrap_or_else(|| "default".into());
-    let now = jiff::Timestamp::now();
-    let stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut involved = json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -31,21 +29,20 @@ pub async fn record(
     if let Some(c) = container {
         involved["fieldPath"] = format!("spec.containers{{{c}}}").into();
     }
-    let event = json!({
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": format!("{}.{:x}", pod.name_any(), now.as_nanosecond()), "namespace": ns},
-        "involvedObject": involved,
-        "reason": reason,
-        "message": message,
-        "type": type_,
-        "source": {"component": "kubelet", "host": node},
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-        "reportingComponent": "kubelet",
-        "reportingInstance": node,
-    });
+    let source = skiff_api::events::Source {
+        component: "kubelet",
+        instance: node,
+        on_node: true,
+        action: None,
+    };
+    let event = skiff_api::events::core_event(
+        involved,
+        source,
+        type_,
+        reason,
+        message,
+        jiff::Timestamp::now(),
+    );
     let event: Event = match serde_json::from_value(event) {
         Ok(e) => e,
         Err(e) => {

@@ -17,35 +17,21 @@ pub async fn record(
     message: &str,
 ) {
     let ns = pod.namespace().unwrap_or_else(|| "default".into());
-    let stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let micro = now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-    let event = json!({
+    let involved = json!({
         "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {
-            "name": format!("{}.{:x}", pod.name_any(), now.as_nanosecond()),
-            "namespace": ns,
-        },
-        "involvedObject": {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "namespace": ns,
-            "name": pod.name_any(),
-            "uid": pod.uid(),
-            "resourceVersion": pod.resource_version(),
-        },
-        "reason": reason,
-        "message": message,
-        "type": type_,
-        "source": {"component": crate::DEFAULT_SCHEDULER},
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "eventTime": micro,
-        "count": 1,
-        "action": "Scheduling",
-        "reportingComponent": crate::DEFAULT_SCHEDULER,
-        "reportingInstance": crate::DEFAULT_SCHEDULER,
+        "kind": "Pod",
+        "namespace": ns,
+        "name": pod.name_any(),
+        "uid": pod.uid(),
+        "resourceVersion": pod.resource_version(),
     });
+    let source = skiff_api::events::Source {
+        component: crate::DEFAULT_SCHEDULER,
+        instance: crate::DEFAULT_SCHEDULER,
+        on_node: false,
+        action: Some("Scheduling"),
+    };
+    let event = skiff_api::events::core_event(involved, source, type_, reason, message, now);
     let api = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &ns);
     let event = match serde_json::from_value(event) {
         Ok(e) => e,

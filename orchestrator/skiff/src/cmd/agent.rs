@@ -111,11 +111,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         })
         .await?;
         println!("Skiff node agent {name} joining {}", args.server);
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
         let ended = tokio::select! {
-            _ = tokio::signal::ctrl_c() => None,
-            _ = term.recv() => None,
+            signal = super::shutdown_signal() => {
+                signal?;
+                None
+            }
             r = &mut task => Some(r),
         };
         let _ = stop_tx.send(true);

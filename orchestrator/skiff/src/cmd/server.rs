@@ -21,12 +21,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
             server.local_addr
         );
         println!("kubeconfig: {}", server.kubeconfig.display());
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        super::shutdown_signal().await?;
         tracing::info!("shutting down");
         server.stop().await;
         Ok(ExitCode::SUCCESS)

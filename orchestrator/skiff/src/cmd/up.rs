@@ -122,12 +122,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     println!("kubeconfig: {}", server.kubeconfig.display());
     println!("try: skiff kubectl --data-dir {} get nodes", dir.display());
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    super::shutdown_signal().await?;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = sched_task.await;
