@@ -42,7 +42,9 @@ pub use container::{
     ExecResult, Mount, Protocol, Resources,
 };
 pub use error::{Result, RuntimeError};
-pub use image::{ImageSpec, ImageStatus, RegistryAuth, is_loopback_registry};
+pub use image::{
+    ImageSpec, ImageStatus, RegistryAuth, StoredReference, group_references, is_loopback_registry,
+};
 pub use runtime::{ExecService, ImageService, Runtime, StatsService};
 pub use sandbox::{PodSandboxConfig, PodSandboxState, PodSandboxStatus};
 pub use state::{ContainerState, ExitReason};

@@ -121,24 +121,14 @@ impl ImageStore {
     /// Every reference, grouped by image.
     pub fn list(&self) -> Vec<ImageStatus> {
         let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        let mut by_id: BTreeMap<&str, ImageStatus> = BTreeMap::new();
-        for (reference, rec) in &index.images {
-            let st = by_id.entry(&rec.id).or_insert_with(|| ImageStatus {
-                id: rec.id.clone(),
-                repo_tags: Vec::new(),
-                repo_digests: Vec::new(),
+        skiff_runtime::group_references(index.images.iter().map(|(reference, rec)| {
+            skiff_runtime::StoredReference {
+                reference,
+                id: &rec.id,
                 size: rec.size,
-            });
-            st.repo_tags.push(reference.clone());
-            if let Some(m) = &rec.manifest_digest {
-                let repo = reference
-                    .rsplit_once(':')
-                    .filter(|(_, tag)| !tag.contains('/'))
-                    .map_or(reference.as_str(), |(r, _)| r);
-                st.repo_digests.push(format!("{repo}@{m}"));
+                manifest_digest: rec.manifest_digest.as_deref(),
             }
-        }
-        by_id.into_values().collect()
+        }))
     }
 
     /// The status of one image.
