@@ -27,7 +27,6 @@
 
 #![deny(missing_docs)]
 
-pub mod events;
 pub mod podip;
 pub mod register;
 pub mod status;
@@ -142,6 +141,12 @@ impl NodeAgent {
             client: self.client.clone(),
             cfg: self.cfg.clone(),
             ips: podip::Allocator::new(),
+            events: skiff_client::events::Recorder::new(
+                self.client.clone(),
+                "kubelet",
+                &self.cfg.node_name,
+            )
+            .on_node(),
         });
         let pods = watcher(
             Api::<Pod>::all(self.client.clone()),

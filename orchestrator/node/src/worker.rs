@@ -21,7 +21,9 @@ use skiff_runtime::{
 use tokio::sync::{mpsc, watch};
 
 use crate::status::{self, Slot, State, Terminated};
-use crate::{Config, events, podip};
+use skiff_client::events::{Recorder, Type};
+
+use crate::{Config, podip};
 
 /// What every worker shares.
 pub struct Ctx {
@@ -31,6 +33,8 @@ pub struct Ctx {
     pub cfg: Config,
     /// Pod address allocator.
     pub ips: podip::Allocator,
+    /// Posts events as `kubelet` on this node.
+    pub events: Recorder,
 }
 
 /// A container that ran this long has its back-off reset (as the kubelet).
@@ -120,17 +124,12 @@ impl Worker {
             .unwrap_or_else(|| "Always".into())
     }
 
-    async fn event(&self, container: Option<&str>, type_: &str, reason: &str, message: &str) {
-        events::record(
-            &self.ctx.client,
-            &self.ctx.cfg.node_name,
-            &self.pod,
-            container,
-            type_,
-            reason,
-            message,
-        )
-        .await;
+    async fn event(&self, container: Option<&str>, type_: Type, reason: &str, message: &str) {
+        let field_path = container.map(|c| format!("spec.containers{{{c}}}"));
+        self.ctx
+            .events
+            .record(&*self.pod, field_path.as_deref(), type_, reason, message)
+            .await;
     }
 
     async fn main(&mut self, rx: &mut watch::Receiver<Option<Arc<Pod>>>) {
@@ -171,7 +170,7 @@ impl Worker {
         if spec.init_containers.as_ref().is_some_and(|i| !i.is_empty()) {
             self.event(
                 None,
-                "Warning",
+                Type::Warning,
                 "FailedCreatePodSandBox",
                 "init containers are not supported by this Skiff node agent yet",
             )
@@ -188,7 +187,7 @@ impl Worker {
                     Ok(None) => {
                         self.event(
                             None,
-                            "Warning",
+                            Type::Warning,
                             "FailedCreatePodSandBox",
                             &format!(
                                 "Failed to create pod sandbox: RuntimeClass \"{rc}\" not found"
@@ -200,7 +199,7 @@ impl Worker {
                     Err(e) => {
                         self.event(
                             None,
-                            "Warning",
+                            Type::Warning,
                             "FailedCreatePodSandBox",
                             &format!(
                                 "Failed to create pod sandbox: reading RuntimeClass \"{rc}\": {e}"
@@ -220,7 +219,7 @@ impl Worker {
             );
             self.event(
                 None,
-                "Warning",
+                Type::Warning,
                 "FailedCreatePodSandBox",
                 &format!("Failed to create pod sandbox: {what}"),
             )
@@ -254,7 +253,7 @@ impl Worker {
             Err(e) => {
                 self.event(
                     None,
-                    "Warning",
+                    Type::Warning,
                     "FailedCreatePodSandBox",
                     &format!("Failed to create pod sandbox: {e}"),
                 )
@@ -311,7 +310,7 @@ impl Worker {
                 let reason = if self.runs[i].backoff > self.ctx.cfg.backoff_initial * 2 {
                     self.event(
                         field,
-                        "Normal",
+                        Type::Normal,
                         "BackOff",
                         &format!("Back-off pulling image \"{image}\""),
                     )
@@ -351,7 +350,7 @@ impl Worker {
         };
         self.event(
             field,
-            "Normal",
+            Type::Normal,
             "Created",
             &format!("Created container: {name}"),
         )
@@ -363,7 +362,7 @@ impl Worker {
         }
         self.event(
             field,
-            "Normal",
+            Type::Normal,
             "Started",
             &format!("Started container {name}"),
         )
@@ -399,7 +398,7 @@ impl Worker {
         let name = self.slots[i].name.clone();
         self.event(
             Some(&name),
-            "Warning",
+            Type::Warning,
             "Failed",
             &format!("Error: {message}"),
         )
@@ -436,13 +435,14 @@ impl Worker {
             ("Never", None) => {
                 let m =
                     format!("Container image \"{image}\" is not present with pull policy of Never");
-                self.event(field, "Warning", "ErrImageNeverPull", &m).await;
+                self.event(field, Type::Warning, "ErrImageNeverPull", &m)
+                    .await;
                 Err(("ErrImageNeverPull".into(), m))
             }
             ("Never" | "IfNotPresent", Some(s)) => {
                 self.event(
                     field,
-                    "Normal",
+                    Type::Normal,
                     "Pulled",
                     &format!("Container image \"{image}\" already present on machine"),
                 )
@@ -452,7 +452,7 @@ impl Worker {
             _ => {
                 self.event(
                     field,
-                    "Normal",
+                    Type::Normal,
                     "Pulling",
                     &format!("Pulling image \"{image}\""),
                 )
@@ -467,7 +467,7 @@ impl Worker {
                         let took = format!("{:?}", t.elapsed());
                         self.event(
                             field,
-                            "Normal",
+                            Type::Normal,
                             "Pulled",
                             &format!(
                                 "Successfully pulled image \"{image}\" in {took} ({took} including waiting). Image size: {} bytes.",
@@ -479,7 +479,7 @@ impl Worker {
                     }
                     Err(e) => {
                         let m = format!("Failed to pull image \"{image}\": {e}");
-                        self.event(field, "Warning", "Failed", &m).await;
+                        self.event(field, Type::Warning, "Failed", &m).await;
                         Err(("ErrImagePull".into(), m))
                     }
                 }
@@ -636,7 +636,7 @@ impl Worker {
         };
         self.event(
             Some(&name),
-            "Warning",
+            Type::Warning,
             "BackOff",
             &format!(
                 "Back-off restarting failed container {name} in pod {}_{}({})",
@@ -738,7 +738,7 @@ impl Worker {
                 let name = self.slots[*i].name.clone();
                 self.event(
                     Some(&name),
-                    "Normal",
+                    Type::Normal,
                     "Killing",
                     &format!("Stopping container {name}"),
                 )

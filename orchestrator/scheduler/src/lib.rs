@@ -24,7 +24,6 @@
 
 #![deny(missing_docs)]
 
-pub mod events;
 pub mod filter;
 pub mod resources;
 pub mod score;
@@ -42,6 +41,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
+use skiff_client::events::{Recorder, Type};
 use tokio::sync::Notify;
 
 use crate::filter::PodInfo;
@@ -54,6 +54,7 @@ pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 pub struct Scheduler {
     client: Client,
     name: String,
+    events: Recorder,
 }
 
 /// Why a scheduling attempt could not finish.
@@ -84,6 +85,8 @@ impl Scheduler {
     /// A scheduler acting through `client` as `default-scheduler`.
     pub fn new(client: Client) -> Self {
         Scheduler {
+            events: Recorder::new(client.clone(), DEFAULT_SCHEDULER, DEFAULT_SCHEDULER)
+                .with_action("Scheduling"),
             client,
             name: DEFAULT_SCHEDULER.to_owned(),
         }
@@ -320,18 +323,19 @@ impl Scheduler {
             .insert(uid.clone(), (node_name.clone(), info.requests));
         st.reported.remove(&uid);
         tracing::info!(pod = %format!("{ns}/{}", pod.name_any()), node = %node_name, "bound");
-        events::record(
-            &self.client,
-            pod,
-            bound_at,
-            "Normal",
-            "Scheduled",
-            &format!(
-                "Successfully assigned {ns}/{} to {node_name}",
-                pod.name_any()
-            ),
-        )
-        .await;
+        self.events
+            .record_at(
+                pod,
+                None,
+                Type::Normal,
+                "Scheduled",
+                &format!(
+                    "Successfully assigned {ns}/{} to {node_name}",
+                    pod.name_any()
+                ),
+                bound_at,
+            )
+            .await;
         Ok(())
     }
 
@@ -343,15 +347,9 @@ impl Scheduler {
             return Ok(());
         }
         tracing::info!(pod = %pod.name_any(), %message, "unschedulable");
-        events::record(
-            &self.client,
-            pod,
-            jiff::Timestamp::now(),
-            "Warning",
-            "FailedScheduling",
-            &message,
-        )
-        .await;
+        self.events
+            .record(pod, None, Type::Warning, "FailedScheduling", &message)
+            .await;
         let mut conditions: Vec<serde_json::Value> = pod
             .status
             .as_ref()

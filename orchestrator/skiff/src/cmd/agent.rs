@@ -58,32 +58,15 @@ pub async fn start(
     Ok(tokio::spawn(agent.run(stop)))
 }
 
-fn yaml_str(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
-}
-
 /// A client for a remote API server from the command line's flags.
 async fn remote_client(args: &AgentArgs) -> anyhow::Result<kube::Client> {
-    let tls = match (&args.ca_file, args.insecure_skip_tls_verify) {
-        (Some(ca), _) => format!(
-            "certificate-authority: {}",
-            yaml_str(&ca.display().to_string())
-        ),
-        (None, true) => "insecure-skip-tls-verify: true".to_owned(),
-        (None, false) => anyhow::bail!(
-            "give --ca-file (the server's DATA_DIR/tls CA certificate) or --insecure-skip-tls-verify"
-        ),
+    use skiff_client::connect::{self, Trust};
+    let trust = match (&args.ca_file, args.insecure_skip_tls_verify) {
+        (Some(ca), _) => Trust::Ca(ca.clone()),
+        (None, true) => Trust::InsecureSkipVerify,
+        (None, false) => return Err(connect::Error::NoTrust.into()),
     };
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: skiff\n  cluster:\n    server: {}\n    {tls}\nusers:\n- name: node\n  user:\n    token: {}\ncontexts:\n- name: skiff\n  context: {{cluster: skiff, user: node}}\ncurrent-context: skiff\n",
-        yaml_str(&args.server),
-        yaml_str(&args.token),
-    );
-    let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig).context("building the kubeconfig")?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .context("reading the kubeconfig")?;
-    kube::Client::try_from(cfg).context("building the API client")
+    Ok(connect::remote(&args.server, &args.token, trust).await?)
 }
 
 /// Runs the node agent until SIGINT or SIGTERM.

@@ -1,9 +1,11 @@
-//! `skiff up`: the API server, scheduler and node agent in one process.
+//! `skiff up`: the API server, scheduler, controller manager and node agent
+//! in one process.
 //!
 //! Each component holds its own `kube::Client` built on the API server's
 //! router as a tower service — no socket, no TLS, but the full request path
 //! (authentication, admission, watch) — carrying its own bearer token, so
-//! the API server sees `system:kube-scheduler` and `system:node:<name>` as
+//! the API server sees `system:kube-scheduler`,
+//! `system:kube-controller-manager` and `system:node:<name>` as
 //! it would across machines. The tokens are fresh each start and never
 //! written to disk.
 
@@ -37,18 +39,8 @@ fn user(name: &str, groups: &[&str]) -> User {
 }
 
 /// A client that calls the router in process with `token`.
-pub fn in_process_client(router: axum::Router, token: &str) -> anyhow::Result<kube::Client> {
-    let auth = http::HeaderValue::from_str(&format!("Bearer {token}"))
-        .context("building the authorization header")?;
-    let svc = tower::ServiceBuilder::new()
-        .map_request(move |req: http::Request<kube::client::Body>| {
-            let mut req = req.map(axum::body::Body::new);
-            req.headers_mut()
-                .insert(http::header::AUTHORIZATION, auth.clone());
-            req
-        })
-        .service(router);
-    Ok(kube::Client::new(svc, "default"))
+fn in_process_client(router: axum::Router, token: &str) -> anyhow::Result<kube::Client> {
+    Ok(skiff_client::connect::in_process(router, token)?)
 }
 
 /// Runs everything until SIGINT or SIGTERM.
@@ -62,6 +54,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let dir = args.data_dir.unwrap_or_else(default_data_dir);
     let node_name = args.node_name.unwrap_or_else(skiff_node::sysinfo::hostname);
     let (sched_token, node_token, boot_token) = (new_token()?, new_token()?, new_token()?);
+    let kcm_token = new_token()?;
     let mut cfg = skiff_apiserver::Config::new(dir.clone());
     cfg.listen = args.listen;
     cfg.extra_sans = args.tls_san;
@@ -69,6 +62,10 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         (
             sched_token.clone(),
             user("system:kube-scheduler", &["system:authenticated"]),
+        ),
+        (
+            kcm_token.clone(),
+            user("system:kube-controller-manager", &["system:authenticated"]),
         ),
         (
             node_token.clone(),
@@ -100,6 +97,10 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let scheduler =
         skiff_scheduler::Scheduler::new(in_process_client(router.clone(), &sched_token)?);
     let sched_task = tokio::spawn(scheduler.run(stopped(stop_rx.clone())));
+    let kcm_task = tokio::spawn(skiff_controllers::run(
+        in_process_client(router.clone(), &kcm_token)?,
+        stopped(stop_rx.clone()),
+    ));
     // The embedded agent joins through the same path as `skiff agent`.
     let join = super::agent::Join {
         node_name: node_name.clone(),
@@ -126,6 +127,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = sched_task.await;
+    let _ = kcm_task.await;
     match agent_task.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "node agent stopped with an error"),
         Err(e) => tracing::warn!(error = %e, "node agent task failed"),
