@@ -20,6 +20,10 @@ command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v runc >/dev/null || need+=(runc)
+# The pod network (bridge, veths) is set up with iproute2; the end-to-end
+# tests run each cluster in its own network namespace via nsenter.
+command -v ip >/dev/null || need+=(iproute2)
+command -v nsenter >/dev/null || need+=(util-linux)
 # kubectl: keep one that is installed (these machines carry Google's);
 # otherwise Debian's kubernetes-client.
 command -v kubectl >/dev/null || need+=(kubernetes-client)

@@ -2,23 +2,70 @@
 # Installs what Skiff needs, builds it and the Wasm examples, starts
 # `skiff up` (API server, scheduler and node agent in one process, state in
 # redb under the data directory) and runs the example workload: a Wasm HTTP
-# service pod and a Wasm job pod. Stop it with:
-#   kill "$(cat "$SKIFF_DATA_DIR/skiff.pid")"
+# service pod, a Wasm job pod and (as root) a native busybox pod, each with
+# an address on the pod network (bridge skiff0, 10.42.0.0/24). Stop it with:
+#   kill "$(cat "$SKIFF_DATA_DIR/skiff.pid")" "$(cat "$SKIFF_DATA_DIR/registry.pid")"
+# SKIFF_BIN=path skips the build and runs that skiff (with its
+# skiff-native-shim beside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 wasm-examples/build.sh
-cargo build --release -p skiff
+if [ -z "${SKIFF_BIN:-}" ]; then
+  # skiff and the native runtime's per-container shim, side by side.
+  cargo build --release -p skiff -p skiff-runtime-native
+fi
+skiff="${SKIFF_BIN:-target/release/skiff}"
 
 if [ "$(id -u)" = 0 ]; then default_dir=/var/lib/skiff; else default_dir="${XDG_DATA_HOME:-$HOME/.local/share}/skiff"; fi
 export SKIFF_DATA_DIR="${SKIFF_DATA_DIR:-$default_dir}"
 mkdir -p "$SKIFF_DATA_DIR"
+
+# The native example's image: busybox built locally (no network: umoci and
+# the host's static busybox) and served by a registry on loopback, since
+# there is no public registry to pull from. Skiff pulls from loopback
+# registries over plain HTTP.
+registry_port="${SKIFF_REGISTRY_PORT:-5050}"
+registry_dir="$SKIFF_DATA_DIR/example-registry"
+if ! { [ -f "$SKIFF_DATA_DIR/registry.pid" ] && kill -0 "$(cat "$SKIFF_DATA_DIR/registry.pid")" 2>/dev/null; }; then
+  mkdir -p "$registry_dir"
+  cat >"$registry_dir/config.yml" <<CFG
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $registry_dir/storage
+http:
+  addr: 127.0.0.1:$registry_port
+CFG
+  nohup docker-registry serve "$registry_dir/config.yml" >"$registry_dir/registry.log" 2>&1 &
+  echo $! >"$SKIFF_DATA_DIR/registry.pid"
+fi
+if [ ! -f "$registry_dir/busybox-oci/index.json" ]; then
+  rm -rf "$registry_dir/busybox-oci" "$registry_dir/bundle"
+  umoci init --layout "$registry_dir/busybox-oci"
+  umoci new --image "$registry_dir/busybox-oci:v1"
+  umoci unpack --rootless --image "$registry_dir/busybox-oci:v1" "$registry_dir/bundle" >/dev/null
+  mkdir -p "$registry_dir/bundle/rootfs/bin" "$registry_dir/bundle/rootfs/tmp"
+  cp /bin/busybox "$registry_dir/bundle/rootfs/bin/busybox"
+  for a in $(/bin/busybox --list); do
+    [ "$a" = busybox ] || ln -sf busybox "$registry_dir/bundle/rootfs/bin/$a"
+  done
+  umoci repack --image "$registry_dir/busybox-oci:v1" "$registry_dir/bundle"
+  umoci config --image "$registry_dir/busybox-oci:v1" --config.cmd=sh --config.env=PATH=/bin
+  rm -rf "$registry_dir/bundle"
+fi
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$registry_port/v2/" >/dev/null && break; sleep 0.1; done
+skopeo copy --quiet --dest-tls-verify=false "oci:$registry_dir/busybox-oci:v1" \
+  "docker://127.0.0.1:$registry_port/skiff/busybox:v1"
+
 if [ -f "$SKIFF_DATA_DIR/skiff.pid" ] && kill -0 "$(cat "$SKIFF_DATA_DIR/skiff.pid")" 2>/dev/null; then
   echo "skiff is already running (pid $(cat "$SKIFF_DATA_DIR/skiff.pid"))"
 else
   rm -f "$SKIFF_DATA_DIR/kubeconfig.yaml"
-  nohup target/release/skiff up --data-dir "$SKIFF_DATA_DIR" --listen 127.0.0.1:6443 \
+  nohup "$skiff" up --data-dir "$SKIFF_DATA_DIR" --listen 127.0.0.1:6443 \
     --import "wasm-examples/out/hello-http.wasm=localhost/skiff/hello-http:v1" \
     --import "wasm-examples/out/job.wasm=localhost/skiff/job:v1" \
     >"$SKIFF_DATA_DIR/skiff.log" 2>&1 &
@@ -27,8 +74,14 @@ else
 fi
 export KUBECONFIG="$SKIFF_DATA_DIR/kubeconfig.yaml"
 kubectl wait --for=condition=Ready node --all --timeout=30s >/dev/null
-kubectl apply -f examples/hello.yaml
+sed "s/127.0.0.1:5050/127.0.0.1:$registry_port/" examples/hello.yaml | kubectl apply -f -
 kubectl wait -n hello --for=condition=Ready pod/hello-http --timeout=30s >/dev/null
+native=$(kubectl get node -o jsonpath='{.items[0].status.runtimeHandlers[*].name}')
+if [[ " $native " == *" runc "* ]]; then
+  kubectl wait -n hello --for=condition=Ready pod/hello-native --timeout=60s >/dev/null
+else
+  echo "(the native runtime is not available here — not root? — so hello-native stays Pending)"
+fi
 for _ in $(seq 300); do
   [ "$(kubectl get pod -n hello hello-job -o jsonpath='{.status.phase}')" = Succeeded ] && break
   sleep 0.1
@@ -36,7 +89,11 @@ done
 kubectl get pods -n hello -o wide
 ip=$(kubectl get pod -n hello hello-http -o jsonpath='{.status.podIP}')
 echo
-echo "hello-http answers on its pod IP: $(curl -s "http://$ip:8080/")"
+echo "hello-http (Wasm) answers on its pod IP $ip: $(curl -s --max-time 5 "http://$ip:8080/")"
+if [[ " $native " == *" runc "* ]]; then
+  nip=$(kubectl get pod -n hello hello-native -o jsonpath='{.status.podIP}')
+  echo "hello-native (busybox) answers on its pod IP $nip: $(curl -s --max-time 5 "http://$nip:8080/")"
+fi
 echo
 echo "Skiff is up. Use it with:  export KUBECONFIG=$KUBECONFIG"
-echo "or:                         target/release/skiff kubectl get pods -A"
+echo "or:                         $skiff kubectl get pods -A"

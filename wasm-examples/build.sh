@@ -8,7 +8,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --quiet --release --target wasm32-wasip2
 cargo build --quiet --release --target wasm32-wasip1 -p job
 mkdir -p out
-for name in job cpu-hog mem-hog volume-writer; do
+for name in job cpu-hog mem-hog volume-writer env-echo; do
   cp -f "target/wasm32-wasip2/release/$name.wasm" "out/$name.wasm"
 done
 for name in hello-http http-caller; do

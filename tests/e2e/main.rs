@@ -3,8 +3,12 @@
 
 mod api;
 mod apply;
+mod config;
 mod durability;
 mod garbage;
+mod gc;
+mod jobs;
 mod kubectl;
 mod pods;
 mod python;
+mod workloads;

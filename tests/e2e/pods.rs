@@ -1,8 +1,9 @@
 //! Pods end to end against a real `skiff up` (API server, scheduler and
-//! node agent in one process): Wasm pods scheduled, run, restarted or not,
-//! reported and deleted as Kubernetes does, seen through real kubectl, kube-rs
-//! and the official Python client. Everything stays on loopback (pods get
-//! 127.42.x.y addresses until the pod network exists).
+//! node agent in one process): Wasm and native pods scheduled, run,
+//! restarted or not, reported and deleted as Kubernetes does, seen through
+//! real kubectl, kube-rs and the official Python client. Each cluster runs
+//! in a network namespace the harness creates, with its pod network
+//! (bridge `skiff0`, 10.42.0.0/24) inside it; pods are reached from there.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
+use skiff_runtime_native::testing::Registry;
 use skiff_tests::Cluster;
 
 const JOB: &str = "localhost/skiff-e2e/job:1";
@@ -150,7 +152,15 @@ async fn skiff_up_registers_a_ready_node_quickly() -> anyhow::Result<()> {
         "-o",
         "jsonpath={.status.runtimeHandlers[*].name}",
     ]);
-    assert_eq!(handlers.trim(), "wasmtime");
+    assert_eq!(handlers.trim(), "runc wasmtime");
+    let cidr = c.kubectl_ok(&[
+        "get",
+        "node",
+        "e2e-node",
+        "-o",
+        "jsonpath={.spec.podCIDR} {.spec.podCIDRs[*]}",
+    ]);
+    assert_eq!(cidr.trim(), "10.42.0.0/24 10.42.0.0/24");
     let lease = c.kubectl_ok(&[
         "get",
         "lease",
@@ -198,7 +208,7 @@ async fn wasm_job_pod_goes_pending_running_succeeded() -> anyhow::Result<()> {
     assert!(!cs.ready);
     assert_eq!(st.host_ip.as_deref(), Some("127.0.0.1"));
     assert!(
-        st.pod_ip.as_deref().unwrap_or("").starts_with("127.42."),
+        st.pod_ip.as_deref().unwrap_or("").starts_with("10.42.0."),
         "{st:?}"
     );
     assert!(st.start_time.is_some());
@@ -215,6 +225,24 @@ async fn wasm_job_pod_goes_pending_running_succeeded() -> anyhow::Result<()> {
     for reason in ["Scheduled", "Pulled", "Created", "Started"] {
         assert!(describe.contains(reason), "{reason} missing:\n{describe}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn pod_without_runtime_class_runs_as_wasm_when_its_image_is_in_the_wasm_store()
+-> anyhow::Result<()> {
+    let c = up();
+    let yaml = pod_yaml("plain", JOB, "Never", &["exit", "0"], "")
+        .replace("  runtimeClassName: wasmtime\n", "");
+    assert!(!yaml.contains("runtimeClassName"));
+    apply(&c, &yaml);
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    let (p, _) = wait_pod(&api, "plain", Duration::from_secs(20), |p| {
+        phase(p) == "Succeeded"
+    })
+    .await;
+    let id = terminated(&p).container_id.unwrap_or_default();
+    assert!(id.starts_with("wasmtime://"), "{id}");
     Ok(())
 }
 
@@ -288,9 +316,10 @@ async fn kubectl_delete_of_a_running_service_pod_completes() -> anyhow::Result<(
         .as_ref()
         .and_then(|s| s.pod_ip.clone())
         .expect("podIP");
-    assert!(ip.starts_with("127.42."), "{ip}");
-    // The service answers on its pod address (loopback only).
-    let body = http_get(&format!("{ip}:8080"))?;
+    assert!(ip.starts_with("10.42.0."), "{ip}");
+    // The service answers on its pod address, inside the test's netns.
+    let addr: std::net::SocketAddr = format!("{ip}:8080").parse()?;
+    let body = c.http_get(addr)?;
     assert!(body.contains("200") && body.contains("web"), "{body}");
     let t = Instant::now();
     let out = c.kubectl(&["delete", "pod", "web", "--timeout=30s"]);
@@ -312,23 +341,8 @@ async fn kubectl_delete_of_a_running_service_pod_completes() -> anyhow::Result<(
         "involvedObject.name=web",
     ]);
     assert!(events.contains("Killing"), "{events}");
-    assert!(
-        http_get(&format!("{ip}:8080")).is_err(),
-        "still serving after delete"
-    );
+    assert!(c.http_get(addr).is_err(), "still serving after delete");
     Ok(())
-}
-
-/// One HTTP/1.0 GET to a loopback address; the whole response.
-fn http_get(addr: &str) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let addr: std::net::SocketAddr = addr.parse().map_err(std::io::Error::other)?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
 }
 
 const PYTHON_WATCH: &str = r#"
@@ -389,7 +403,8 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn skiff_agent_joins_a_separate_server_over_https() -> anyhow::Result<()> {
-    let mut c = Cluster::start()?;
+    // The agent builds a pod network: server and agent run in a netns.
+    let mut c = Cluster::start_in_netns()?;
     // A node token, as an operator adds one to the server's token file.
     c.kill();
     let tokens = c.dir.path().join("tokens.csv");
@@ -408,7 +423,8 @@ fn skiff_agent_joins_a_separate_server_over_https() -> anyhow::Result<()> {
     let log = std::fs::File::create(agent_dir.path().join("agent.log"))?;
     let ca = c.dir.path().join("tls/ca.crt");
     let _agent = KillOnDrop(
-        Command::new(skiff_tests::skiff_bin())
+        c.netns_command(skiff_tests::skiff_bin())
+            .env("SKIFF_NATIVE_SHIM", skiff_tests::native_shim())
             .args(["agent", "--server", &server, "--token", "e2e-node-token"])
             .arg("--ca-file")
             .arg(&ca)
@@ -447,5 +463,226 @@ fn skiff_agent_joins_a_separate_server_over_https() -> anyhow::Result<()> {
         "jsonpath={.spec.holderIdentity}",
     ]);
     assert_eq!(lease.trim(), "joined");
+    Ok(())
+}
+
+/// A cluster with a registry inside its network namespace serving the
+/// busybox image (the native runtime's test fixture); the image reference.
+fn up_with_busybox() -> (Cluster, Registry, String) {
+    let c = up();
+    let ns = c.netns().expect("skiff up runs in a netns").path();
+    let registry = Registry::start(Some(&ns));
+    let image = registry.push_busybox("1");
+    (c, registry, image)
+}
+
+/// A pod without a RuntimeClass (so native) running `script` in busybox.
+fn busybox_pod(name: &str, image: &str, restart: &str, script: &str, extra: &str) -> String {
+    let script = script.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: {restart}
+  containers:
+  - name: main
+    image: {image}
+    command: ["sh", "-c", "{script}"]
+{extra}"#
+    )
+}
+
+fn pod_ip(p: &Pod) -> String {
+    p.status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .unwrap_or_default()
+}
+
+/// The container's log lines (CRI format, content only) of run `attempt`,
+/// read from the node's log files: what `kubectl logs` will show.
+fn container_log(c: &Cluster, p: &Pod, attempt: u32) -> String {
+    let dir = c.dir.path().join("agent/pods").join(format!(
+        "default_{}_{}",
+        p.metadata.name.as_deref().unwrap_or(""),
+        p.metadata.uid.as_deref().unwrap_or("")
+    ));
+    std::fs::read_to_string(dir.join("main").join(format!("{attempt}.log")))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.splitn(4, ' ').nth(3))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn first_status(p: &Pod) -> Option<k8s_openapi::api::core::v1::ContainerStatus> {
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.first())
+        .cloned()
+}
+
+fn container_status(p: &Pod) -> k8s_openapi::api::core::v1::ContainerStatus {
+    first_status(p).unwrap_or_else(|| panic!("no container status in {:?}", p.status))
+}
+
+#[tokio::test]
+async fn wasm_and_native_pods_share_the_pod_network() -> anyhow::Result<()> {
+    let (c, _registry, busybox) = up_with_busybox();
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    // The Wasm service, by RuntimeClass.
+    let extra = "    ports:\n    - containerPort: 8080\n    env:\n    - name: POD_NAME\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n";
+    apply(&c, &pod_yaml("web", HELLO, "Always", &[], extra));
+    let (web, _) = wait_pod(&api, "web", Duration::from_secs(20), |p| {
+        condition(p, "Ready") == "True"
+    })
+    .await;
+    let web_ip = pod_ip(&web);
+    // A native pod (no RuntimeClass) that serves a page and calls the Wasm
+    // pod over the pod network. `nc`, not `wget`: Debian's static busybox
+    // `wget` segfaults in a rootfs without /etc (its libc's resolver); nc's
+    // stdin stays open until the reply is in, or nc may quit before it.
+    let script = format!(
+        "echo hello-from-busybox >/tmp/index.html; httpd -p 8081 -h /tmp; \
+         for i in 1 2 3 4 5; do r=$( (printf 'GET / HTTP/1.0\\r\\nHost: web\\r\\n\\r\\n'; sleep 3) | nc {web_ip} 8080); [ -n \"$r\" ] && echo \"$r\" && break; sleep 1; done; \
+         echo; ip -4 route; sleep 3600"
+    );
+    apply(&c, &busybox_pod("client", &busybox, "Always", &script, ""));
+    let (client, _) = wait_pod(&api, "client", Duration::from_secs(60), |p| {
+        condition(p, "Ready") == "True"
+    })
+    .await;
+    let client_ip = pod_ip(&client);
+    let cs = container_status(&client);
+    assert!(
+        cs.container_id
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("runc://"),
+        "a pod without RuntimeClass runs native: {cs:?}"
+    );
+    assert!(
+        container_status(&web)
+            .container_id
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("wasmtime://")
+    );
+    for ip in [&web_ip, &client_ip] {
+        assert!(ip.starts_with("10.42.0."), "{ip}");
+    }
+    assert_ne!(web_ip, client_ip);
+    let (web, _) = wait_pod(&api, "web", Duration::from_secs(1), |_| true).await;
+    assert_eq!(phase(&web), "Running");
+    assert_eq!(phase(&client), "Running");
+    // The busybox pod reached the Wasm pod; its default route is the bridge.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        let log = container_log(&c, &client, 0);
+        if log.contains("default via") || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(log.contains("web"), "no answer from the Wasm pod: {log}");
+    assert!(log.contains("default via 10.42.0.1"), "{log}");
+    // The node reaches the native pod over the bridge.
+    let body = c.http_get(format!("{client_ip}:8081").parse()?)?;
+    assert!(body.contains("hello-from-busybox"), "{body}");
+    // Deleting the native pod takes its veth off the bridge.
+    // sh as pid 1 ignores SIGTERM: a short grace period, as a user would.
+    c.kubectl_ok(&[
+        "delete",
+        "pod",
+        "client",
+        "--grace-period=1",
+        "--timeout=30s",
+    ]);
+    let links = c
+        .netns_command("ip")
+        .args(["-br", "link", "show", "master", "skiff0"])
+        .output()?;
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(links.trim().is_empty(), "veths left on the bridge: {links}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn crashing_native_container_restarts_with_back_off() -> anyhow::Result<()> {
+    let (c, _registry, busybox) = up_with_busybox();
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    apply(
+        &c,
+        &busybox_pod("crash", &busybox, "Always", "echo crashing; exit 3", ""),
+    );
+    // The first restart is immediate, the next waits out the back-off.
+    let (p, _) = wait_pod(&api, "crash", Duration::from_secs(60), |p| {
+        first_status(p)
+            .and_then(|cs| cs.state)
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref())
+            == Some("CrashLoopBackOff")
+    })
+    .await;
+    let cs = container_status(&p);
+    assert!(cs.restart_count >= 1, "{cs:?}");
+    let last = cs
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.clone())
+        .expect("lastState.terminated");
+    assert_eq!(last.exit_code, 3);
+    assert_eq!(last.reason.as_deref(), Some("Error"));
+    assert!(container_log(&c, &p, 0).contains("crashing"));
+    let t = Instant::now();
+    let before = cs.restart_count;
+    let (p, _) = wait_pod(&api, "crash", Duration::from_secs(40), |p| {
+        first_status(p).is_some_and(|cs| cs.restart_count > before)
+    })
+    .await;
+    assert!(
+        t.elapsed() >= Duration::from_secs(5),
+        "restarted after {:?}: no back-off",
+        t.elapsed()
+    );
+    assert_eq!(phase(&p), "Running");
+    let events = c.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=crash",
+    ]);
+    assert!(events.contains("BackOff"), "{events}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn native_pod_over_its_memory_limit_is_oom_killed() -> anyhow::Result<()> {
+    let (c, _registry, busybox) = up_with_busybox();
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    let extra = "    resources:\n      limits: {memory: 16Mi}\n";
+    apply(
+        &c,
+        &busybox_pod(
+            "hog",
+            &busybox,
+            "Never",
+            "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done",
+            extra,
+        ),
+    );
+    let (p, _) = wait_pod(&api, "hog", Duration::from_secs(60), |p| {
+        phase(p) == "Failed"
+    })
+    .await;
+    let t = terminated(&p);
+    assert_eq!(t.reason.as_deref(), Some("OOMKilled"), "{t:?}");
+    assert_eq!(t.exit_code, 137);
+    let get = c.kubectl_ok(&["get", "pod", "hog"]);
+    assert!(get.contains("OOMKilled"), "{get}");
     Ok(())
 }

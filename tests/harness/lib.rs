@@ -1,12 +1,25 @@
-//! The end-to-end test harness: runs the real `skiff` binary on loopback
-//! with a fresh data directory, and hands tests a `kube::Client`, kubectl
-//! and the Python client pointed at it.
+//! The end-to-end test harness: runs the real `skiff` binary with a fresh
+//! data directory, and hands tests a `kube::Client`, kubectl and the Python
+//! client pointed at it.
+//!
+//! `skiff server` runs on loopback. `skiff up` builds a pod network (the
+//! bridge `skiff0`, veths, 10.42.0.0/24), which must never touch the host's
+//! network namespace: it runs inside a network namespace the harness
+//! creates ([`Netns`]), joined to the test process by a veth pair with a
+//! private /30, so kubectl and kube-rs reach its API server and no packet
+//! can leave the machine. Pod IPs are reached from inside that namespace
+//! ([`Cluster::in_netns`], [`Cluster::http_get`], [`Cluster::netns_command`]).
 
+mod netns;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+pub use netns::Netns;
 
 /// The `skiff` binary under test: `$SKIFF_BIN`, or the one cargo built
 /// beside this test binary.
@@ -25,13 +38,16 @@ pub fn skiff_bin() -> PathBuf {
         .unwrap_or_else(|| dir.join("skiff"))
 }
 
-/// A running `skiff server` on 127.0.0.1 with its own data directory.
+/// A running `skiff server` on 127.0.0.1, or `skiff up` in its own network
+/// namespace, with its own data directory.
 pub struct Cluster {
     /// The data directory (removed on drop).
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     /// The admin kubeconfig.
     pub kubeconfig: PathBuf,
+    /// The network namespace `skiff` runs in (deleted on drop).
+    netns: Option<Netns>,
 }
 
 impl Cluster {
@@ -42,6 +58,23 @@ impl Cluster {
             kubeconfig: dir.path().join("kubeconfig.yaml"),
             dir,
             child: None,
+            netns: None,
+        };
+        c.spawn()?;
+        Ok(c)
+    }
+
+    /// Starts a `skiff server` inside a fresh network namespace, listening
+    /// on the namespace's end of its veth (so `skiff agent`s started with
+    /// [`Cluster::netns_command`] can join it and build their pod network
+    /// there).
+    pub fn start_in_netns() -> anyhow::Result<Cluster> {
+        let dir = tempfile::Builder::new().prefix("skiff-e2e-").tempdir()?;
+        let mut c = Cluster {
+            kubeconfig: dir.path().join("kubeconfig.yaml"),
+            dir,
+            child: None,
+            netns: Some(Netns::new()?),
         };
         c.spawn()?;
         Ok(c)
@@ -51,8 +84,12 @@ impl Cluster {
     pub fn spawn(&mut self) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&self.kubeconfig);
         let log = std::fs::File::create(self.dir.path().join("server.log"))?;
-        let child = Command::new(skiff_bin())
-            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        let (mut cmd, listen) = match &self.netns {
+            Some(ns) => (ns.command(skiff_bin()), format!("{}:0", ns.inner_addr)),
+            None => (Command::new(skiff_bin()), "127.0.0.1:0".to_owned()),
+        };
+        let child = cmd
+            .args(["server", "--listen", &listen, "--data-dir"])
             .arg(self.dir.path())
             .env("SKIFF_LOG", "info")
             .stdout(Stdio::null())
@@ -81,25 +118,25 @@ impl Cluster {
     }
 
     /// Starts `skiff up` (API server, scheduler and node agent in one
-    /// process) on loopback with `extra` arguments (e.g. `--import`), and
-    /// waits until it reports its node ready.
+    /// process) in a fresh network namespace with `extra` arguments (e.g.
+    /// `--import`), and waits until it reports its node ready. Its API
+    /// server listens on the namespace's end of the veth, which the
+    /// kubeconfig names.
     pub fn up(extra: &[&str]) -> anyhow::Result<Cluster> {
         let dir = tempfile::Builder::new().prefix("skiff-e2e-up-").tempdir()?;
+        let netns = Netns::new()?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let out_path = dir.path().join("up.out");
         let out = std::fs::File::create(&out_path)?;
-        let child = Command::new(skiff_bin())
-            .args([
-                "up",
-                "--listen",
-                "127.0.0.1:0",
-                "--node-name",
-                "e2e-node",
-                "--data-dir",
-            ])
+        let addr = netns.inner_addr.to_string();
+        let child = netns
+            .command(skiff_bin())
+            .args(["up", "--listen", &format!("{addr}:0"), "--tls-san", &addr])
+            .args(["--node-name", "e2e-node", "--data-dir"])
             .arg(dir.path())
             .args(extra)
             .env("SKIFF_LOG", "info")
+            .env("SKIFF_NATIVE_SHIM", native_shim())
             .stdout(out)
             .stderr(log)
             .spawn()
@@ -108,6 +145,7 @@ impl Cluster {
             kubeconfig: dir.path().join("kubeconfig.yaml"),
             dir,
             child: Some(child),
+            netns: Some(netns),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -136,6 +174,34 @@ impl Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The network namespace `skiff` runs in, if any.
+    pub fn netns(&self) -> Option<&Netns> {
+        self.netns.as_ref()
+    }
+
+    /// Runs `f` on a thread inside the cluster's network namespace (where
+    /// pod IPs are routed); on the calling thread when there is none.
+    pub fn in_netns<T: Send>(&self, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+        match &self.netns {
+            Some(ns) => ns.run(f),
+            None => Ok(f()),
+        }
+    }
+
+    /// A command that runs `program` inside the cluster's network namespace.
+    pub fn netns_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.netns {
+            Some(ns) => ns.command(program),
+            None => Command::new(program),
+        }
+    }
+
+    /// One HTTP/1.0 GET of `/` from inside the cluster's network namespace
+    /// (e.g. to a pod IP); the whole response.
+    pub fn http_get(&self, addr: SocketAddr) -> std::io::Result<String> {
+        self.in_netns(|| http_get(addr))?
     }
 
     /// The server's log so far.
@@ -215,7 +281,32 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill();
+        // What the node agent left running (native containers outlive it by
+        // design) dies with the test's namespace.
+        if let Some(ns) = &self.netns {
+            ns.kill_node(self.dir.path());
+        }
     }
+}
+
+/// One HTTP/1.0 GET of `/`, bounded by timeouts; the whole response.
+pub fn http_get(addr: SocketAddr) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// The native runtime's shim: `$SKIFF_NATIVE_SHIM`, or the one beside the
+/// `skiff` binary (`cargo build -p skiff -p skiff-runtime-native`).
+pub fn native_shim() -> PathBuf {
+    if let Some(p) = std::env::var_os("SKIFF_NATIVE_SHIM") {
+        return PathBuf::from(p);
+    }
+    skiff_bin().with_file_name("skiff-native-shim")
 }
 
 /// Every kubectl on this machine worth testing: the one on PATH and the

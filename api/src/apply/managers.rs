@@ -52,6 +52,24 @@ impl Entry {
             && (self.operation == Operation::Apply || self.api_version == other.api_version)
     }
 
+    /// The `managedFields` item of this entry, with `fields_v1` as its
+    /// `fieldsV1` (normally [`FieldSet::to_fields_v1`] of its fields).
+    pub fn encode_with(&self, fields_v1: Value) -> Value {
+        let mut m = Map::new();
+        m.insert("manager".into(), self.manager.clone().into());
+        m.insert("operation".into(), self.operation.as_str().into());
+        m.insert("apiVersion".into(), self.api_version.clone().into());
+        if let Some(t) = &self.time {
+            m.insert("time".into(), t.clone().into());
+        }
+        m.insert("fieldsType".into(), "FieldsV1".into());
+        m.insert("fieldsV1".into(), fields_v1);
+        if !self.subresource.is_empty() {
+            m.insert("subresource".into(), self.subresource.clone().into());
+        }
+        Value::Object(m)
+    }
+
     /// How Kubernetes names the manager in conflict messages:
     /// `"kubectl" using apps/v1`, `"ctl" with subresource "status" using v1`,
     /// or just `"kubectl"` for an applier.
@@ -165,21 +183,7 @@ impl ManagedFields {
         Value::Array(
             entries
                 .into_iter()
-                .map(|e| {
-                    let mut m = Map::new();
-                    m.insert("manager".into(), e.manager.clone().into());
-                    m.insert("operation".into(), e.operation.as_str().into());
-                    m.insert("apiVersion".into(), e.api_version.clone().into());
-                    if let Some(t) = &e.time {
-                        m.insert("time".into(), t.clone().into());
-                    }
-                    m.insert("fieldsType".into(), "FieldsV1".into());
-                    m.insert("fieldsV1".into(), e.fields.to_fields_v1());
-                    if !e.subresource.is_empty() {
-                        m.insert("subresource".into(), e.subresource.clone().into());
-                    }
-                    Value::Object(m)
-                })
+                .map(|e| e.encode_with(e.fields.to_fields_v1()))
                 .collect(),
         )
     }

@@ -66,7 +66,13 @@ pub enum Scope {
 
 impl Scope {
     fn owns(self, p: &[PathElement]) -> bool {
-        let status = matches!(p.first(), Some(PathElement::Field(f)) if &**f == "status");
+        self.owns_named(p.first().map(field_name))
+    }
+
+    /// [`Scope::owns`] of a path whose first element is `first` (as
+    /// [`field_name`] gives it).
+    fn owns_named(self, first: Option<&str>) -> bool {
+        let status = first == Some("status");
         match self {
             Scope::Main { has_status } => !(has_status && status),
             Scope::Status => status,
@@ -168,11 +174,22 @@ impl From<ApplyError> for ApiError {
 /// Metadata no manager owns (Kubernetes' strip set): identity and
 /// server-maintained fields.
 fn server_owned(p: &[PathElement]) -> bool {
-    let f = |i: usize| match p.get(i) {
-        Some(PathElement::Field(n)) => &**n,
+    server_owned_named(p.len(), |i| p.get(i).map_or("", field_name))
+}
+
+/// The name of a field element; "" for any other element (no field is
+/// named "" in the paths these checks look for).
+fn field_name(pe: &PathElement) -> &str {
+    match pe {
+        PathElement::Field(n) => n,
         _ => "",
-    };
-    match p.len() {
+    }
+}
+
+/// [`server_owned`] of a path of `len` elements whose `i`th element has
+/// the name `f(i)` (as [`field_name`] gives it).
+fn server_owned_named<'a>(len: usize, f: impl Fn(usize) -> &'a str) -> bool {
+    match len {
         1 => matches!(f(0), "apiVersion" | "kind" | "metadata"),
         2 => {
             f(0) == "metadata"
@@ -191,6 +208,13 @@ fn server_owned(p: &[PathElement]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a manager of `scope` records a path given as its field names
+/// (`None` for other elements), as [`ownable`] decides.
+fn ownable_named(p: &[Option<&str>], scope: Scope) -> bool {
+    let name = |i: usize| p.get(i).copied().flatten().unwrap_or("");
+    !server_owned_named(p.len(), name) && scope.owns_named(p.first().map(|_| name(0)))
 }
 
 /// The fields of `set` a manager of `scope` records.
@@ -335,22 +359,40 @@ fn prune(
     merged
 }
 
-fn with_managed(mut obj: Value, managers: &ManagedFields) -> Value {
+fn with_managed(obj: Value, managers: &ManagedFields) -> Value {
+    let encoded = (!managers.0.is_empty()).then(|| managers.encode());
+    with_managed_list(obj, encoded)
+}
+
+/// `obj` with `list` as its `metadata.managedFields` (`None`: without).
+fn with_managed_list(mut obj: Value, list: Option<Value>) -> Value {
     if let Some(Value::Object(m)) = obj.get_mut("metadata").map(|m| {
         if !m.is_object() {
             *m = Value::Object(Default::default());
         }
         m
     }) {
-        if managers.0.is_empty() {
-            m.shift_remove("managedFields");
-        } else {
-            m.insert("managedFields".into(), managers.encode());
+        match list {
+            None => {
+                m.shift_remove("managedFields");
+            }
+            Some(l) => {
+                m.insert("managedFields".into(), l);
+            }
         }
-    } else if !managers.0.is_empty() {
-        obj["metadata"] = serde_json::json!({"managedFields": managers.encode()});
+    } else if let Some(l) = list {
+        obj["metadata"] = serde_json::json!({ "managedFields": l });
     }
     obj
+}
+
+/// What a non-apply write does to `metadata.managedFields`.
+#[derive(Debug, PartialEq)]
+enum Recorded {
+    /// Nothing: the live list stands, byte for byte.
+    Unchanged,
+    /// This list replaces it (`None`: no list).
+    List(Option<Value>),
 }
 
 /// Records a non-apply write of `new` over `live` (`None`: a create) by
@@ -366,13 +408,70 @@ pub fn update(
     new: &Value,
     req: &Request<'_>,
 ) -> Result<Value, ApplyError> {
+    let recorded = record_update(schema, live, new, req)?;
+    let mut out = without_managed(Some(new));
+    match recorded {
+        Recorded::Unchanged => {
+            let live_mf = live.and_then(|l| l.pointer("/metadata/managedFields"));
+            if let (Some(mf), Some(m)) = (
+                live_mf,
+                out.get_mut("metadata").and_then(Value::as_object_mut),
+            ) {
+                m.insert("managedFields".into(), mf.clone());
+            }
+            Ok(out)
+        }
+        Recorded::List(list) => Ok(with_managed_list(out, list)),
+    }
+}
+
+/// The `metadata.managedFields` [`update`] gives `new` (`None`: none),
+/// without building the object: for a server that sets it in place.
+pub fn updated_managed_fields(
+    schema: &Schema,
+    live: Option<&Value>,
+    new: &Value,
+    req: &Request<'_>,
+) -> Result<Option<Value>, ApplyError> {
+    Ok(match record_update(schema, live, new, req)? {
+        Recorded::Unchanged => live
+            .and_then(|l| l.pointer("/metadata/managedFields"))
+            .cloned(),
+        Recorded::List(list) => list,
+    })
+}
+
+fn record_update(
+    schema: &Schema,
+    live: Option<&Value>,
+    new: &Value,
+    req: &Request<'_>,
+) -> Result<Recorded, ApplyError> {
     let live_mf = live.and_then(|l| l.pointer("/metadata/managedFields"));
     let sent = new
         .pointer("/metadata/managedFields")
         .filter(|s| s.as_array().is_some_and(|a| !a.is_empty()) && Some(*s) != live_mf);
     if sent.is_some_and(ManagedFields::is_reset_request) {
-        return Ok(with_managed(new.clone(), &ManagedFields::default()));
+        return Ok(Recorded::List(None));
     }
+    if live.is_none()
+        && sent.is_none()
+        && let Some(r) = record_create(schema, new, req)
+    {
+        return Ok(r);
+    }
+    record_compared(schema, live, new, sent, req)
+}
+
+/// [`record_update`] the general way: compare the objects, move fields
+/// between the managers of the live (or `sent`) list.
+fn record_compared(
+    schema: &Schema,
+    live: Option<&Value>,
+    new: &Value,
+    sent: Option<&Value>,
+    req: &Request<'_>,
+) -> Result<Recorded, ApplyError> {
     let base = match (sent, live) {
         (Some(s), _) => ManagedFields::decode(s),
         (None, Some(l)) => Ok(ManagedFields::of(l).unwrap_or_default()),
@@ -415,17 +514,39 @@ pub fn update(
     }
     managers.drop_empty();
     if sent.is_none() && managers == base {
-        // Unchanged: keep the stored list byte for byte.
-        let mut out = new_obj;
-        if let (Some(mf), Some(m)) = (
-            live_mf,
-            out.get_mut("metadata").and_then(Value::as_object_mut),
-        ) {
-            m.insert("managedFields".into(), mf.clone());
-        }
-        return Ok(out);
+        return Ok(Recorded::Unchanged);
     }
-    Ok(with_managed(new_obj, &managers))
+    Ok(Recorded::List(
+        (!managers.0.is_empty()).then(|| managers.encode()),
+    ))
+}
+
+/// [`record_update`] of a create that sends no managed fields, the common
+/// write: with nothing before it, the writer owns every (ownable) field of
+/// the object, so its one entry's `FieldsV1` is read straight off the object
+/// rather than built as a set of paths and compared. `None` where that
+/// shortcut does not hold (a list with two elements of the same identity).
+fn record_create(schema: &Schema, new: &Value, req: &Request<'_>) -> Option<Recorded> {
+    let keep = |p: &[Option<&str>]| ownable_named(p, req.scope);
+    let stripped;
+    let obj = if new.pointer("/metadata/managedFields").is_some() {
+        stripped = without_managed(Some(new));
+        &stripped
+    } else {
+        new
+    };
+    let (fields_v1, members) = walk::created_fields_v1(obj, schema.root(), &keep)?;
+    if members == 0 {
+        // No entry, as there was none: as the general path, nothing changes.
+        return Some(Recorded::Unchanged);
+    }
+    let e = Entry {
+        time: Some(req.now.to_owned()),
+        ..entry(req, Operation::Update)
+    };
+    Some(Recorded::List(Some(Value::Array(vec![
+        e.encode_with(fields_v1),
+    ]))))
 }
 
 #[cfg(test)]

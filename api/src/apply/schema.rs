@@ -136,49 +136,58 @@ impl<'a> Ty<'a> {
         }
     }
 
-    /// The node itself and what its `$ref` (or single `allOf`) leads to.
-    fn layers(&self) -> Vec<&'a Value> {
-        let mut out = Vec::new();
-        let mut cur = self.node;
-        while let Some(n) = cur {
-            out.push(n);
-            if out.len() > 8 {
-                break;
-            }
-            cur = match (n.get("$ref").and_then(Value::as_str), n.get("allOf")) {
-                (Some(r), _) => r
-                    .strip_prefix(DEFINITIONS_PREFIX)
-                    .and_then(|d| self.defs.get(d)),
+    /// The node itself and what its `$ref` (or single `allOf`) leads to,
+    /// at most nine deep. An iterator, not a list: this runs for every node
+    /// of every object written.
+    fn layers(&self) -> impl Iterator<Item = &'a Value> + use<'a> {
+        let defs = self.defs;
+        std::iter::successors(self.node, move |n| {
+            match (n.get("$ref").and_then(Value::as_str), n.get("allOf")) {
+                (Some(r), _) => r.strip_prefix(DEFINITIONS_PREFIX).and_then(|d| defs.get(d)),
                 (None, Some(Value::Array(a))) if a.len() == 1 => a.first(),
                 _ => None,
-            };
-        }
-        out
+            }
+        })
+        .take(9)
     }
 
     /// The first value of an extension (or keyword) along the layers.
     fn ext(&self, key: &str) -> Option<&'a Value> {
-        self.layers().into_iter().find_map(|l| l.get(key))
+        self.layers().find_map(|l| l.get(key))
     }
 
     /// What `v` is under this type.
     pub fn shape(&self, v: &Value) -> Shape<'a> {
-        let deduced = self.node.is_none()
-            || (self.ext("type").is_none()
-                && self.ext("properties").is_none()
-                && self.ext("additionalProperties").is_none()
-                && self.ext("items").is_none());
+        if !v.is_object() && !v.is_array() {
+            // Whatever the schema says, as below; without reading it.
+            return Shape::Scalar;
+        }
+        // The keywords this needs, each the first along the layers, read in
+        // one pass over them.
+        let mut ty: Option<&'a Value> = None;
+        let (mut properties, mut additional, mut items) = (false, false, None);
+        let (mut int_or_string, mut map_type) = (false, None);
+        for l in self.layers() {
+            let Value::Object(m) = l else { continue };
+            ty = ty.or_else(|| m.get("type"));
+            properties |= m.contains_key("properties");
+            additional |= m.contains_key("additionalProperties");
+            items = items.or_else(|| m.get("items"));
+            int_or_string |= m.contains_key("x-kubernetes-int-or-string");
+            map_type = map_type.or_else(|| m.get("x-kubernetes-map-type"));
+        }
+        let deduced =
+            self.node.is_none() || (ty.is_none() && !properties && !additional && items.is_none());
         match v {
             Value::Object(_) => {
                 let is_map = deduced
-                    || self.ext("type").and_then(Value::as_str) == Some("object")
-                    || self.ext("properties").is_some()
-                    || self.ext("additionalProperties").is_some();
-                if !is_map || self.ext("x-kubernetes-int-or-string").is_some() {
+                    || ty.and_then(Value::as_str) == Some("object")
+                    || properties
+                    || additional;
+                if !is_map || int_or_string {
                     return Shape::Scalar;
                 }
-                let atomic = !deduced
-                    && self.ext("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
+                let atomic = !deduced && map_type.and_then(Value::as_str) == Some("atomic");
                 Shape::Map { atomic }
             }
             Value::Array(_) => {
@@ -188,14 +197,13 @@ impl<'a> Ty<'a> {
                         elem: self.with(None),
                     };
                 }
-                let is_list = self.ext("type").and_then(Value::as_str) == Some("array")
-                    || self.ext("items").is_some();
+                let is_list = ty.and_then(Value::as_str) == Some("array") || items.is_some();
                 if !is_list {
                     return Shape::Scalar;
                 }
                 Shape::List {
                     list_type: self.list_type(),
-                    elem: self.with(self.ext("items")),
+                    elem: self.with(items),
                 }
             }
             _ => Shape::Scalar,
@@ -239,15 +247,19 @@ impl<'a> Ty<'a> {
     /// The type of a map entry or struct field, and whether the schema
     /// declares it as a field (rather than an entry of a map).
     pub fn field(&self, name: &str) -> (Ty<'a>, bool) {
-        if self.node.is_none() {
-            return (self.with(None), false);
-        }
-        if let Some(p) = self.ext("properties").and_then(|p| p.get(name)) {
-            return (self.with(Some(p)), true);
-        }
-        match self.ext("additionalProperties") {
-            Some(ap @ Value::Object(_)) => (self.with(Some(ap)), false),
-            _ => (self.with(None), false),
+        self.fields().get(name)
+    }
+
+    /// [`Ty::field`] for many fields of one object, the schema read once.
+    pub(crate) fn fields(&self) -> Fields<'a> {
+        let (properties, additional) = match self.node {
+            None => (None, None),
+            Some(_) => (self.ext("properties"), self.ext("additionalProperties")),
+        };
+        Fields {
+            ty: *self,
+            properties,
+            additional,
         }
     }
 
@@ -259,5 +271,29 @@ impl<'a> Ty<'a> {
             return None;
         }
         ty.ext("default")
+    }
+}
+
+/// The fields of an object type: [`Ty::fields`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fields<'a> {
+    ty: Ty<'a>,
+    properties: Option<&'a Value>,
+    additional: Option<&'a Value>,
+}
+
+impl<'a> Fields<'a> {
+    /// [`Ty::field`] of `name`.
+    pub(crate) fn get(&self, name: &str) -> (Ty<'a>, bool) {
+        if self.ty.node.is_none() {
+            return (self.ty.with(None), false);
+        }
+        if let Some(p) = self.properties.and_then(|p| p.get(name)) {
+            return (self.ty.with(Some(p)), true);
+        }
+        match self.additional {
+            Some(ap @ Value::Object(_)) => (self.ty.with(Some(ap)), false),
+            _ => (self.ty.with(None), false),
+        }
     }
 }

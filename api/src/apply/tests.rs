@@ -573,3 +573,91 @@ fn managed_fields_sent_by_the_client() {
     assert_eq!(managers(&out).0.len(), 1);
     assert_eq!(managers(&out).0[0].manager, "three");
 }
+
+/// The create shortcut records exactly what comparing with nothing does.
+#[test]
+fn create_records_what_a_comparison_would() {
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": "p", "namespace": "ns", "uid": "u", "generation": 1,
+            "creationTimestamp": "2025-01-01T00:00:00Z",
+            "labels": {"app": "web", "tier": "fe"}, "annotations": {},
+            "finalizers": ["b", "a"], "ownerReferences": [{"uid": "x", "name": "o", "kind": "K", "apiVersion": "v1"}],
+            "managedFields": [],
+        },
+        "spec": {
+            "containers": [
+                {"name": "web", "image": "nginx", "args": ["a", "b"],
+                 "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}, {"containerPort": 80}],
+                 "env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                 "resources": {"requests": {"cpu": "1"}, "limits": {}},
+                 "readinessProbe": {"httpGet": {"path": "/", "port": 8080}}},
+                {"name": "side", "image": "busybox", "volumeMounts": [{"name": "v", "mountPath": "/v"}]},
+                {"image": "no-name"},
+            ],
+            "volumes": [{"name": "v", "configMap": {"name": "c"}}],
+            "tolerations": [],
+            "nodeSelector": null,
+            "restartPolicy": "Always",
+        },
+        "status": {"phase": "Pending", "qosClass": "Burstable", "conditions": [{"type": "Ready", "status": "False"}]},
+    });
+    let crd = Schema::from_json_schema(
+        &json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "hosts": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            "routes": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["path", "port"],
+                       "items": {"type": "object", "properties": {"path": {"type": "string"}, "port": {"type": "integer", "default": 80}}}},
+            "selector": {"type": "object", "x-kubernetes-map-type": "atomic", "additionalProperties": {"type": "string"}},
+            "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        }}}}),
+    );
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {
+        "hosts": ["h2", "h1", 3], "routes": [{"path": "/b"}, {"path": "/a", "port": 81, "x": {"y": []}}],
+        "selector": {"k": "v"}, "extra": {"deep": {"n": 1, "e": {}}, "l": [1, {"a": 2}]},
+    }, "status": {"ok": true}});
+    let cases = [
+        (schema("", "pods"), pod.clone()),
+        (schema("apps", "deployments"), deployment(3, "nginx")),
+        (crd.clone(), widget.clone()),
+        (Schema::deduced(), widget),
+        (Schema::deduced(), pod),
+        (
+            crd,
+            json!({"apiVersion": "v1", "kind": "K", "metadata": {"name": "only"}}),
+        ),
+        (Schema::deduced(), json!({})),
+    ];
+    for (s, obj) in &cases {
+        for scope in [
+            Scope::Main { has_status: true },
+            Scope::Main { has_status: false },
+            Scope::Status,
+        ] {
+            let r = Request {
+                scope,
+                ..req("creator", "v1", false)
+            };
+            let fast = record_create(s, obj, &r).expect("no duplicates");
+            let general = record_compared(s, None, obj, None, &r).unwrap();
+            // As text: maps compare equal whatever their key order.
+            let text = |r: &Recorded| match r {
+                Recorded::Unchanged => "unchanged".to_owned(),
+                Recorded::List(l) => serde_json::to_string(l).unwrap(),
+            };
+            assert_eq!(text(&fast), text(&general), "{scope:?} {obj}");
+        }
+    }
+    // Duplicate list elements: the general path unites them.
+    let dup = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "d"},
+        "spec": {"containers": [{"name": "a", "image": "x"}, {"name": "a", "image": "y"}]}});
+    assert_eq!(
+        record_create(&schema("", "pods"), &dup, &req("c", "v1", false)),
+        None
+    );
+    let out = update(&schema("", "pods"), None, &dup, &req("c", "v1", false)).unwrap();
+    assert_eq!(
+        out["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:containers"]["k:{\"name\":\"a\"}"],
+        json!({".": {}, "f:image": {}, "f:name": {}})
+    );
+}

@@ -378,3 +378,114 @@ pub(crate) fn remove(v: &mut Value, ty: Ty<'_>, path: &[PathElement]) {
         _ => {}
     }
 }
+
+/// The `FieldsV1` of the fields a create of the object `v` records: what
+/// `compare({}, v)` adds — every node below the root, granular or leaf —
+/// restricted to the paths `keep` accepts, encoded as
+/// [`FieldSet::to_fields_v1`] encodes it. Built straight from the value: no
+/// path is copied and no set is built, since a create has nothing to compare
+/// with.
+///
+/// `keep` sees a path as its field names (`None` for a list element).
+/// Returns the JSON and how many paths it holds, or `None` where the
+/// comparison is not that simple: `v` not a granular object, or a list with
+/// two elements of the same identity (whose fields a comparison unites).
+pub(crate) fn created_fields_v1(
+    v: &Value,
+    ty: Ty<'_>,
+    keep: &dyn Fn(&[Option<&str>]) -> bool,
+) -> Option<(Value, usize)> {
+    let (Shape::Map { atomic: false }, Value::Object(m)) = (ty.shape(v), v) else {
+        return None;
+    };
+    let mut members = 0;
+    let mut path = Vec::new();
+    let root = created_entries(m, ty, &mut path, keep, &mut members)?;
+    Some((Value::Object(root.into_iter().collect()), members))
+}
+
+/// The encoded children of a granular map of [`created_fields_v1`], in
+/// order.
+fn created_entries<'v>(
+    m: &'v Map<String, Value>,
+    ty: Ty<'_>,
+    path: &mut Vec<Option<&'v str>>,
+    keep: &dyn Fn(&[Option<&str>]) -> bool,
+    members: &mut usize,
+) -> Option<Vec<(String, Value)>> {
+    // Field names sort as strings, as `PathElement::Field` does.
+    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut children = Vec::with_capacity(entries.len());
+    let fields = ty.fields();
+    for (k, val) in entries {
+        path.push(Some(k.as_str()));
+        // A scalar's type is not needed (it is a leaf whatever it is):
+        // looking fields up in the schema is most of the cost of this walk.
+        let fty = if val.is_object() || val.is_array() {
+            fields.get(k).0
+        } else {
+            ty
+        };
+        let child = created_node(val, fty, path, keep, members)?;
+        path.pop();
+        if let Some(c) = child {
+            let mut name = String::with_capacity(k.len() + 2);
+            name.push_str("f:");
+            name.push_str(k);
+            children.push((name, Value::Object(c)));
+        }
+    }
+    Some(children)
+}
+
+/// One node of [`created_fields_v1`]: `Some(None)` when nothing at or under
+/// it is kept.
+fn created_node<'v>(
+    v: &'v Value,
+    ty: Ty<'_>,
+    path: &mut Vec<Option<&'v str>>,
+    keep: &dyn Fn(&[Option<&str>]) -> bool,
+    members: &mut usize,
+) -> Option<Option<Map<String, Value>>> {
+    let member = keep(path);
+    if member {
+        *members += 1;
+    }
+    let mut children: Vec<(String, Value)> = Vec::new();
+    match (ty.shape(v), v) {
+        (Shape::Map { atomic: false }, Value::Object(m)) if !m.is_empty() => {
+            children = created_entries(m, ty, path, keep, members)?;
+        }
+        (Shape::List { list_type, elem }, Value::Array(items))
+            if list_type != ListType::Atomic && !items.is_empty() =>
+        {
+            let mut pes: Vec<(PathElement, &Value)> = elements_lenient(&list_type, elem, items)
+                .into_iter()
+                .zip(items)
+                .collect();
+            pes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            if pes.windows(2).any(|w| w[0].0 == w[1].0) {
+                return None;
+            }
+            for (pe, item) in pes {
+                path.push(None);
+                let child = created_node(item, elem, path, keep, members)?;
+                path.pop();
+                if let Some(c) = child {
+                    children.push((pe.encode(), Value::Object(c)));
+                }
+            }
+        }
+        _ => {}
+    }
+    if !member && children.is_empty() {
+        return Some(None);
+    }
+    let mut out = Map::with_capacity(children.len() + 1);
+    if member && !children.is_empty() {
+        out.insert(".".into(), Value::Object(Map::new()));
+    }
+    out.extend(children);
+    Some(Some(out))
+}

@@ -568,14 +568,9 @@ fn default_namespace(obj: &mut Value) {
             m.insert("kubernetes.io/metadata.name".to_owned(), json!(name));
         }
     }
-    let spec = object_at(obj, "spec");
-    let finalizers_empty = spec
-        .get("finalizers")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty);
-    if finalizers_empty && let Some(m) = spec.as_object_mut() {
-        m.insert("finalizers".to_owned(), json!(["kubernetes"]));
-    }
+    // The `kubernetes` finalizer is added on create only (the API
+    // server's create path): defaulting runs on every write, and the
+    // namespace controller must be able to remove it through `finalize`.
     set_default_str(object_at(obj, "status"), "phase", "Active");
 }
 
@@ -867,7 +862,7 @@ mod tests {
         assert_eq!(s["data"], json!({"b": "eA==", "a": "aGk="}));
         assert!(s.get("stringData").is_none());
         let n = defaulted("", "Namespace", json!({"metadata": {"name": "dev"}}));
-        assert_eq!(n["spec"]["finalizers"], json!(["kubernetes"]));
+        assert!(n["spec"].get("finalizers").is_none());
         assert_eq!(n["status"]["phase"], "Active");
         assert_eq!(
             n["metadata"]["labels"]["kubernetes.io/metadata.name"],

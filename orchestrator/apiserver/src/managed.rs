@@ -19,13 +19,15 @@ use crate::objects;
 
 /// Sets `new`'s `metadata.managedFields` for this request's write over `live`.
 pub fn track(ctx: &Ctx, live: Option<&Value>, new: &mut Value) -> Result<(), ApiError> {
-    let out = if is_apply(ctx) {
+    let managed = if is_apply(ctx) {
         let config = body::parse(&body::content_type(&ctx.headers), &ctx.body)?;
-        apply(ctx, live, &config)?
+        let mut out = apply(ctx, live, &config)?;
+        out.pointer_mut("/metadata/managedFields").map(Value::take)
     } else {
+        // Only the list: the object is not rebuilt on every write.
         let now = objects::now();
         let api_version = api_version(ctx);
-        apply::update(
+        apply::updated_managed_fields(
             &Schema::for_resource(&ctx.res),
             live,
             new,
@@ -33,8 +35,8 @@ pub fn track(ctx: &Ctx, live: Option<&Value>, new: &mut Value) -> Result<(), Api
         )?
     };
     let meta = objects::meta_mut(new);
-    match out.pointer("/metadata/managedFields") {
-        Some(mf) => meta.insert("managedFields".into(), mf.clone()),
+    match managed {
+        Some(mf) => meta.insert("managedFields".into(), mf),
         None => meta.shift_remove("managedFields"),
     };
     Ok(())

@@ -21,8 +21,15 @@
 
 #![deny(missing_docs)]
 
+pub mod deployment;
+pub mod gc;
+pub mod namespace;
+pub mod cronjob;
+pub mod job;
 pub mod owner;
 pub mod pods;
+pub mod replicaset;
+pub mod serviceaccount;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,6 +55,13 @@ pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send + 'st
     let ctx = Arc::new(Ctx { client });
     let controllers: Vec<BoxFuture<'static, ()>> = vec![
         // One line per controller.
+        job::run(ctx.clone(), job::Config::default(), shutdown.clone()).boxed(),
+        cronjob::run(ctx.clone(), cronjob::Config::default(), shutdown.clone()).boxed(),
+        replicaset::run(ctx.clone(), shutdown.clone()).boxed(),
+        deployment::run(ctx.clone(), shutdown.clone()).boxed(),
+        gc::run(ctx.clone(), shutdown.clone()).boxed(),
+        namespace::run(ctx.clone(), shutdown.clone()).boxed(),
+        serviceaccount::run(ctx.clone(), shutdown.clone()).boxed(),
     ];
     let _ = &ctx;
     futures::future::join_all(controllers).await;

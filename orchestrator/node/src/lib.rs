@@ -13,7 +13,13 @@
 //! grace period and deletes the pod for good.
 //!
 //! Runtimes plug in by handler name ([`Config::runtimes`]); `skiff up`
-//! registers the Wasm runtime as `wasmtime`.
+//! registers the native runtime as `runc`, the default handler, and the
+//! Wasm runtime as `wasmtime`. A pod without a RuntimeClass runs native
+//! unless every image it names is already in the Wasm runtime's store
+//! ([`Config::wasm_handler`]): a Wasm artifact cannot run as a container.
+//!
+//! Each pod gets an address from the node's pod CIDR on the bridge
+//! `skiff0` ([`network`], [`podip`]).
 //!
 //! # Examples
 //!
@@ -27,10 +33,14 @@
 
 #![deny(missing_docs)]
 
+pub mod env;
+pub mod network;
 pub mod podip;
 pub mod register;
+pub mod server;
 pub mod status;
 pub mod sysinfo;
+pub mod volumes;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -63,12 +73,23 @@ pub struct Config {
     /// The runtimes, each serving its [`Runtime::handler`].
     pub runtimes: Vec<Arc<dyn Runtime>>,
     /// Handler for pods without a RuntimeClass (Kubernetes' default
-    /// handler); `None` until the native runtime exists.
+    /// handler: the native runtime when it could start).
     pub default_handler: Option<String>,
+    /// The Wasm runtime's handler. Its pods share the node's network
+    /// namespace, so the agent puts their addresses on the bridge; and it
+    /// takes a pod without a RuntimeClass whose images it all holds.
+    pub wasm_handler: Option<String>,
+    /// The pod network (bridge and pod CIDR). `None` when the bridge could
+    /// not be set up (no CAP_NET_ADMIN): pods then get loopback addresses
+    /// from [`LOOPBACK_POD_CIDR`], reachable from this node only.
+    pub network: Option<network::NodeNetwork>,
     /// First restart back-off after the immediate one (the kubelet's 10 s).
     pub backoff_initial: std::time::Duration,
     /// Longest restart back-off (the kubelet's 5 min).
     pub backoff_max: std::time::Duration,
+    /// Port of the node's HTTPS API (logs, exec) on [`Config::address`];
+    /// 0 picks a free one. The Node status reports the port bound.
+    pub kubelet_port: u16,
 }
 
 impl Config {
@@ -82,8 +103,20 @@ impl Config {
             data_dir,
             runtimes: Vec::new(),
             default_handler: None,
+            wasm_handler: None,
+            network: None,
             backoff_initial: std::time::Duration::from_secs(10),
             backoff_max: std::time::Duration::from_secs(300),
+            kubelet_port: server::DEFAULT_PORT,
+        }
+    }
+
+    /// The range pod addresses come from.
+    pub fn pod_cidr(&self) -> network::Ipv4Cidr {
+        match &self.network {
+            Some(n) => n.pod_cidr,
+            None => network::Ipv4Cidr::new(std::net::Ipv4Addr::new(127, 42, 0, 0), 16)
+                .unwrap_or_else(|| unreachable!("a /16 is a valid prefix")),
         }
     }
 
@@ -95,6 +128,11 @@ impl Config {
             .cloned()
     }
 }
+
+/// Pod addresses without a pod network: every 127.0.0.0/8 address reaches
+/// `lo` on Linux, so pods still listen side by side on one port, and no
+/// packet leaves the node.
+pub const LOOPBACK_POD_CIDR: &str = "127.42.0.0/16";
 
 /// Why the agent stopped.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +165,9 @@ impl NodeAgent {
     }
 
     /// Registers the node, then heartbeats and runs pods until `shutdown`.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        // Bound before registering, so the Node names the port in use.
+        let api_server = self.node_api().await?;
         let handlers: Vec<String> = self
             .cfg
             .runtimes
@@ -140,7 +180,7 @@ impl NodeAgent {
         let ctx = Arc::new(worker::Ctx {
             client: self.client.clone(),
             cfg: self.cfg.clone(),
-            ips: podip::Allocator::new(),
+            ips: podip::Allocator::new(self.cfg.pod_cidr()),
             events: skiff_client::events::Recorder::new(
                 self.client.clone(),
                 "kubelet",
@@ -155,6 +195,10 @@ impl NodeAgent {
         .default_backoff();
         let mut workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>> = HashMap::new();
         let mut seen_in_relist: HashSet<String> = HashSet::new();
+        // A (re)list is delivered whole at its end, after every listed pod
+        // has claimed the address in its status: a restarted agent must not
+        // hand a running pod's address to a new one.
+        let mut relisted: Vec<Pod> = Vec::new();
         let dispatch = async {
             futures::pin_mut!(pods);
             while let Some(ev) = pods.next().await {
@@ -166,12 +210,21 @@ impl NodeAgent {
                     }
                 };
                 match ev {
-                    watcher::Event::Init => seen_in_relist.clear(),
+                    watcher::Event::Init => {
+                        seen_in_relist.clear();
+                        relisted.clear();
+                    }
                     watcher::Event::InitApply(p) => {
                         seen_in_relist.insert(p.uid().unwrap_or_default());
-                        deliver(&ctx, &mut workers, p);
+                        relisted.push(p);
                     }
                     watcher::Event::InitDone => {
+                        for p in &relisted {
+                            reclaim_address(&ctx, p);
+                        }
+                        for p in relisted.drain(..) {
+                            deliver(&ctx, &mut workers, p);
+                        }
                         workers.retain(|uid, tx| {
                             let keep = seen_in_relist.contains(uid);
                             if !keep {
@@ -193,8 +246,52 @@ impl NodeAgent {
             _ = shutdown => {}
             _ = heartbeat => {}
             _ = dispatch => {}
+            _ = api_server => {}
         }
         Ok(())
+    }
+
+    /// Binds the node's HTTPS API ([`server`]) and returns its serve loop.
+    async fn node_api(&mut self) -> Result<impl Future<Output = ()> + use<>, Error> {
+        let internal = |e: server::ServerError| Error::Internal(format!("node API: {e}"));
+        let listener = server::bind(std::net::SocketAddr::new(
+            self.cfg.address,
+            self.cfg.kubelet_port,
+        ))
+        .await
+        .map_err(internal)?;
+        self.cfg.kubelet_port = listener
+            .local_addr()
+            .map_err(|e| Error::Internal(format!("node API: {e}")))?
+            .port();
+        let tls = server::tls_config(vec![
+            self.cfg.address.to_string(),
+            self.cfg.node_name.clone(),
+            "localhost".to_owned(),
+        ])
+        .map_err(internal)?;
+        let node = Arc::new(server::Node {
+            client: self.client.clone(),
+            data_dir: self.cfg.data_dir.clone(),
+            runtimes: self.cfg.runtimes.clone(),
+            reviews: server::auth::Cache::default(),
+        });
+        tracing::info!(port = self.cfg.kubelet_port, "node API listening");
+        Ok(server::serve(listener, tls, node))
+    }
+}
+
+/// Holds the address a pod's status names for it, if it is still free.
+fn reclaim_address(ctx: &worker::Ctx, pod: &Pod) {
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_deref())
+        .and_then(|ip| ip.parse::<IpAddr>().ok());
+    if let Some(ip) = ip
+        && pod.metadata.deletion_timestamp.is_none()
+    {
+        ctx.ips.allocate(&pod.uid().unwrap_or_default(), Some(ip));
     }
 }
 

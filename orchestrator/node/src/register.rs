@@ -65,7 +65,7 @@ pub fn status(cfg: &Config, handlers: &[String], transition: &str) -> Value {
             {"type": "InternalIP", "address": cfg.address.to_string()},
             {"type": "Hostname", "address": cfg.node_name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.kubelet_port}},
         "nodeInfo": {
             "machineID": sysinfo::machine_id(),
             "systemUUID": sysinfo::machine_id(),
@@ -83,6 +83,18 @@ pub fn status(cfg: &Config, handlers: &[String], transition: &str) -> Value {
             "features": {"recursiveReadOnlyMounts": false, "userNamespaces": false}
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The node's spec: its pod CIDR, which a single node owns itself (in a
+/// cluster of several, the node IPAM controller would assign it).
+pub fn spec(cfg: &Config) -> Value {
+    match &cfg.network {
+        Some(n) => {
+            let cidr = n.pod_cidr.to_string();
+            json!({"podCIDR": cidr, "podCIDRs": [cidr]})
+        }
+        None => json!({}),
+    }
 }
 
 fn api_err(action: String) -> impl FnOnce(kube::Error) -> Error {
@@ -104,7 +116,7 @@ pub async fn register(client: &Client, cfg: &Config, handlers: &[String]) -> Res
                 .patch(
                     name,
                     &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {"labels": labels(cfg)}})),
+                    &Patch::Merge(json!({"metadata": {"labels": labels(cfg)}, "spec": spec(cfg)})),
                 )
                 .await
                 .map_err(api_err(format!("updating node {name}")))?;
@@ -114,7 +126,7 @@ pub async fn register(client: &Client, cfg: &Config, handlers: &[String]) -> Res
                 "apiVersion": "v1",
                 "kind": "Node",
                 "metadata": {"name": name, "labels": labels(cfg)},
-                "spec": {},
+                "spec": spec(cfg),
             }))
             .map_err(|e| Error::Internal(format!("building the Node: {e}")))?;
             nodes

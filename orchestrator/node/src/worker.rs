@@ -23,6 +23,8 @@ use tokio::sync::{mpsc, watch};
 use crate::status::{self, Slot, State, Terminated};
 use skiff_client::events::{Recorder, Type};
 
+use crate::env;
+use crate::volumes::{NodeFacts, PodVolumes};
 use crate::{Config, podip};
 
 /// What every worker shares.
@@ -70,6 +72,8 @@ struct Worker {
     exits: mpsc::UnboundedReceiver<(usize, String, ContainerStatus)>,
     written: Option<Value>,
     written_conditions: Vec<Value>,
+    /// The pod's volumes under the agent's data directory.
+    volumes: PodVolumes,
 }
 
 /// Runs one pod until it is deleted from the API (its channel then holds
@@ -84,6 +88,7 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
         .as_ref()
         .map(|s| s.containers.clone())
         .unwrap_or_default();
+    let volumes = PodVolumes::new(&ctx.cfg.data_dir, &pod.uid().unwrap_or_default());
     let mut w = Worker {
         ctx,
         slots: containers
@@ -100,6 +105,7 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
         exits,
         written: None,
         written_conditions: Vec::new(),
+        volumes,
     };
     let span = tracing::info_span!("pod", pod = %format!("{}/{}", w.ns(), w.pod.name_any()));
     let _enter = span.enter();
@@ -141,6 +147,7 @@ impl Worker {
                 return;
             };
             self.pod = pod;
+            self.volumes.pod_changed(&self.pod);
             if self.pod.metadata.deletion_timestamp.is_some() {
                 self.terminate().await;
                 return;
@@ -210,7 +217,7 @@ impl Worker {
                     }
                 }
             }
-            None => self.ctx.cfg.default_handler.clone(),
+            None => default_handler(&self.ctx.cfg, &spec).await,
         };
         let Some(runtime) = handler.as_deref().and_then(|h| self.ctx.cfg.runtime(h)) else {
             let what = handler.map_or_else(
@@ -226,8 +233,17 @@ impl Worker {
             .await;
             return false;
         };
-        self.pod_ip = self.ctx.ips.allocate();
         let uid = self.pod.uid().unwrap_or_default();
+        if let Err(message) = self.assign_address(runtime.handler(), &uid).await {
+            self.event(
+                None,
+                Type::Warning,
+                "FailedCreatePodSandBox",
+                &format!("Failed to create pod sandbox: {message}"),
+            )
+            .await;
+            return false;
+        }
         let name = self.pod.name_any();
         let config = PodSandboxConfig {
             name: name.clone(),
@@ -261,6 +277,35 @@ impl Worker {
                 false
             }
         }
+    }
+
+    /// Gives the pod its address (the one its status names after an agent
+    /// restart, if still free) and, for a pod sharing the node's network
+    /// namespace (Wasm), puts it on the bridge; native sandboxes plug their
+    /// own veth in.
+    async fn assign_address(&mut self, handler: &str, uid: &str) -> Result<(), String> {
+        let before = self
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        let ip = self.ctx.ips.allocate(uid, before).ok_or_else(|| {
+            format!(
+                "no free address in the node's pod CIDR {}",
+                self.ctx.ips.cidr()
+            )
+        })?;
+        self.pod_ip = Some(ip);
+        if let Some(net) = &self.ctx.cfg.network
+            && self.ctx.cfg.wasm_handler.as_deref() == Some(handler)
+            && let Err(e) = net.add_address(ip).await
+        {
+            self.pod_ip = None;
+            self.ctx.ips.release(ip);
+            return Err(format!("adding the pod address to the bridge: {e}"));
+        }
+        Ok(())
     }
 
     async fn start_due(&mut self) {
@@ -303,6 +348,16 @@ impl Worker {
         let image = c.image.clone().unwrap_or_default();
         let name = c.name.clone();
         let field = Some(name.as_str());
+        if !self.mount_volumes().await {
+            // As the kubelet: the pod waits in ContainerCreating and the
+            // mount is retried.
+            self.back_off(i);
+            self.slots[i].state = State::Waiting {
+                reason: "ContainerCreating".into(),
+                message: None,
+            };
+            return;
+        }
         match self.ensure_image(runtime.as_ref(), &c, &image).await {
             Ok(id) => self.slots[i].image_id = id,
             Err((reason, message)) => {
@@ -331,7 +386,10 @@ impl Worker {
                 return;
             }
         }
-        let config = match self.container_config(&c, &image, self.slots[i].restart_count) {
+        let config = match self
+            .container_config(&c, &image, self.slots[i].restart_count)
+            .await
+        {
             Ok(cfg) => cfg,
             Err(message) => {
                 self.fail_start(i, "CreateContainerConfigError", message)
@@ -487,7 +545,10 @@ impl Worker {
         }
     }
 
-    fn container_config(
+    /// The runtime's view of container `c`: env (`env.rs`), mounts
+    /// (`volumes.rs`), limits, ports; an error is the message of a
+    /// `CreateContainerConfigError`.
+    async fn container_config(
         &self,
         c: &Container,
         image: &str,
@@ -498,24 +559,23 @@ impl Worker {
         cfg.command = c.command.clone().unwrap_or_default();
         cfg.args = c.args.clone().unwrap_or_default();
         cfg.working_dir = c.working_dir.clone();
-        for e in c.env.iter().flatten() {
-            let value = match (&e.value, &e.value_from) {
-                (Some(v), _) => v.clone(),
-                (None, Some(from)) => match &from.field_ref {
-                    Some(f) => self.field_value(&f.field_path).ok_or_else(|| {
-                        format!("env {}: fieldRef {} is not supported", e.name, f.field_path)
-                    })?,
-                    None => {
-                        return Err(format!(
-                            "env {}: only value and fieldRef are supported by this node agent yet",
-                            e.name
-                        ));
-                    }
-                },
-                (None, None) => String::new(),
-            };
-            cfg = cfg.with_env(&e.name, value);
+        let facts = self.node_facts();
+        let ns = self.ns();
+        let mut lookup = env::Lookup::new(&self.ctx.client, &ns);
+        let built = env::container_env(&facts.info(&self.pod), c, &mut lookup)
+            .await
+            .map_err(|e| e.to_string())?;
+        for w in &built.warnings {
+            self.event(None, Type::Warning, "InvalidEnvironmentVariableNames", w)
+                .await;
         }
+        for (k, v) in &built.vars {
+            cfg = cfg.with_env(k, v);
+        }
+        cfg.mounts = self
+            .volumes
+            .mounts(c, &built.vars)
+            .map_err(|e| e.to_string())?;
         let limits = c.resources.as_ref().and_then(|r| r.limits.as_ref());
         let q = |k: &str| limits.and_then(|l| l.get(k)).map(|q| q.0.as_str());
         cfg.resources = Resources::from_limits(q("memory"), q("cpu")).map_err(|e| e.to_string())?;
@@ -544,34 +604,42 @@ impl Worker {
         Ok(cfg)
     }
 
-    /// The downward API's `fieldRef` values.
-    fn field_value(&self, path: &str) -> Option<String> {
-        let m = &self.pod.metadata;
-        let spec = self.pod.spec.as_ref();
-        Some(match path {
-            "metadata.name" => self.pod.name_any(),
-            "metadata.namespace" => self.ns(),
-            "metadata.uid" => m.uid.clone().unwrap_or_default(),
-            "spec.nodeName" => self.ctx.cfg.node_name.clone(),
-            "spec.serviceAccountName" => spec
-                .and_then(|s| s.service_account_name.clone())
-                .unwrap_or_default(),
-            "status.hostIP" => self.ctx.cfg.address.to_string(),
-            "status.podIP" => self.pod_ip.map(|i| i.to_string()).unwrap_or_default(),
-            _ => {
-                let label = path
-                    .strip_prefix("metadata.labels['")
-                    .and_then(|s| s.strip_suffix("']"));
-                let annotation = path
-                    .strip_prefix("metadata.annotations['")
-                    .and_then(|s| s.strip_suffix("']"));
-                match (label, annotation) {
-                    (Some(k), _) => self.pod.labels().get(k).cloned().unwrap_or_default(),
-                    (_, Some(k)) => self.pod.annotations().get(k).cloned().unwrap_or_default(),
-                    _ => return None,
-                }
+    /// What the downward API and the volume refresher know of this node.
+    fn node_facts(&self) -> NodeFacts {
+        NodeFacts {
+            node_name: self.ctx.cfg.node_name.clone(),
+            host_ip: self.ctx.cfg.address,
+            pod_ip: self.pod_ip,
+            allocatable: env::Allocatable::of_node(&self.ctx.cfg.data_dir),
+        }
+    }
+
+    /// Sets up the pod's volumes (once) and starts keeping their files
+    /// current; on failure posts the kubelet's `FailedMount` event and
+    /// returns false (the caller retries later).
+    async fn mount_volumes(&mut self) -> bool {
+        if self.volumes.is_ready() {
+            return true;
+        }
+        let facts = self.node_facts();
+        let ns = self.ns();
+        let mut lookup = env::Lookup::new(&self.ctx.client, &ns);
+        match self
+            .volumes
+            .setup(&facts.info(&self.pod), &mut lookup)
+            .await
+        {
+            Ok(()) => {
+                self.volumes
+                    .start_refresh(self.ctx.client.clone(), self.pod.clone(), facts);
+                true
             }
-        })
+            Err(message) => {
+                self.event(None, Type::Warning, "FailedMount", &message)
+                    .await;
+                false
+            }
+        }
     }
 
     async fn on_exit(&mut self, i: usize, id: &str, st: ContainerStatus) {
@@ -833,15 +901,46 @@ impl Worker {
 
     /// Removes the sandbox and returns the pod address.
     async fn teardown(&mut self) {
+        self.volumes.teardown().await;
         if let (Some(rt), Some(sb)) = (self.runtime.as_ref(), self.sandbox.take())
             && let Err(e) = rt.remove_pod_sandbox(&sb).await
         {
             tracing::warn!(error = %e, "removing the pod sandbox");
         }
         if let Some(ip) = self.pod_ip.take() {
+            let handler = self.runtime.as_ref().map(|r| r.handler());
+            if let Some(net) = &self.ctx.cfg.network
+                && handler.is_some()
+                && handler == self.ctx.cfg.wasm_handler.as_deref()
+            {
+                net.remove_address(ip).await;
+            }
             self.ctx.ips.release(ip);
         }
     }
+}
+
+/// The handler of a pod without a RuntimeClass: the Wasm runtime when it
+/// already holds every image the pod names (a Wasm artifact, imported or
+/// pulled, cannot run as a Linux container), else the default handler.
+async fn default_handler(
+    cfg: &Config,
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+) -> Option<String> {
+    if let Some(wasm) = cfg.wasm_handler.as_deref().and_then(|h| cfg.runtime(h)) {
+        let mut all_wasm = !spec.containers.is_empty();
+        for c in &spec.containers {
+            let image = ImageSpec::new(c.image.as_deref().unwrap_or(""));
+            if !matches!(wasm.images().image_status(&image).await, Ok(Some(_))) {
+                all_wasm = false;
+                break;
+            }
+        }
+        if all_wasm {
+            return Some(wasm.handler().to_owned());
+        }
+    }
+    cfg.default_handler.clone()
 }
 
 /// Kubernetes' default pull policy: `Always` for `:latest` or no tag,

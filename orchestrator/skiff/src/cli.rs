@@ -69,6 +69,34 @@ pub struct UpArgs {
     /// defaults to `localhost/<file stem>:latest`).
     #[arg(long = "import", value_name = "PATH[=REF]")]
     pub import: Vec<String>,
+    /// The pod network.
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// The pod network's flags (k3s's names and defaults).
+#[derive(Debug, Clone, Args)]
+pub struct NetworkArgs {
+    /// The cluster's pod network; each node owns a /24 of it.
+    #[arg(long, default_value = skiff_node::network::DEFAULT_CLUSTER_CIDR)]
+    pub cluster_cidr: skiff_node::network::Ipv4Cidr,
+    /// This node's pod CIDR (default: the first /24 of --cluster-cidr, as
+    /// a single node gets).
+    #[arg(long)]
+    pub pod_cidr: Option<skiff_node::network::Ipv4Cidr>,
+}
+
+impl NetworkArgs {
+    /// This node's pod CIDR.
+    pub fn node_cidr(&self) -> anyhow::Result<skiff_node::network::Ipv4Cidr> {
+        if let Some(c) = self.pod_cidr {
+            return Ok(c);
+        }
+        let len = self.cluster_cidr.prefix_len().max(24);
+        self.cluster_cidr
+            .subnet(len, 0)
+            .ok_or_else(|| anyhow::anyhow!("--cluster-cidr {} has no /{len}", self.cluster_cidr))
+    }
 }
 
 /// `skiff agent`.
@@ -99,6 +127,9 @@ pub struct AgentArgs {
     /// Import a local `.wasm` file first, as PATH or PATH=IMAGE_REF.
     #[arg(long = "import", value_name = "PATH[=REF]")]
     pub import: Vec<String>,
+    /// The pod network.
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// `skiff kubectl ARGS…`.

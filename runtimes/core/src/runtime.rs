@@ -114,6 +114,19 @@ pub trait ExecService: Send + Sync {
         cmd: &[String],
         timeout: Duration,
     ) -> Result<ExecResult>;
+
+    /// A command that runs `cmd` in the container once the caller spawns
+    /// it with the stdio it chooses: streaming exec (`kubectl exec -i`,
+    /// `-t`) needs stdin, stdout and stderr live rather than collected.
+    /// The process exits with the command's status. Runtimes that can only
+    /// collect output answer [`RuntimeError::Unsupported`].
+    fn exec_command(&self, container_id: &str, cmd: &[String]) -> Result<std::process::Command> {
+        let _ = (container_id, cmd);
+        Err(RuntimeError::Unsupported {
+            runtime: "this runtime".to_owned(),
+            what: "streaming exec".to_owned(),
+        })
+    }
 }
 
 /// Resource usage (CRI `ContainerStats`).

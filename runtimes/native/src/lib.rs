@@ -40,10 +40,14 @@ pub mod bundle;
 pub mod error;
 mod exec;
 pub mod image;
+pub mod network;
 mod runtime;
 pub mod shim;
 mod state;
 mod stats;
 mod sys;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use network::PodNetwork;
 pub use runtime::{NativeImages, NativeRuntime, NativeRuntimeConfig};

@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use crate::bundle::{BundleParams, build_spec};
 use crate::error::BundleError;
 use crate::image::{self, ImageStore};
+use crate::network::{self, PodNetwork};
 use crate::shim::{EXEC_FAILED, EXIT_FILE, ExitStatus, SHIM_CONFIG, ShimConfig};
 use crate::state::{self, ContainerMeta, SandboxMeta};
 use crate::stats;
@@ -44,6 +45,9 @@ pub struct NativeRuntimeConfig {
     pub pids_limit: Option<i64>,
     /// Registries (`host:port`) spoken to over plain HTTP besides loopback ones.
     pub insecure_registries: Vec<String>,
+    /// The node's pod network: a sandbox given a pod IP gets an `eth0` on
+    /// this bridge. `None`: sandboxes have loopback only.
+    pub network: Option<PodNetwork>,
 }
 
 impl NativeRuntimeConfig {
@@ -59,7 +63,29 @@ impl NativeRuntimeConfig {
             shim,
             pids_limit: Some(1024),
             insecure_registries: Vec::new(),
+            network: None,
         }
+    }
+
+    /// Whether this host can run containers: root, the shim, and cgroups
+    /// with a memory controller (v1 or v2). The reason when it cannot.
+    pub fn check_host(&self) -> std::result::Result<(), String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("the native runtime needs root".to_owned());
+        }
+        if !self.shim.is_file() {
+            return Err(format!(
+                "the shim {} is missing (build it with `cargo build -p skiff-runtime-native`, or set SKIFF_NATIVE_SHIM)",
+                self.shim.display()
+            ));
+        }
+        let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"));
+        let v1 = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+        if !v1 && !v2 {
+            return Err("no cgroup memory controller under /sys/fs/cgroup".to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -457,6 +483,16 @@ impl Runtime for NativeRuntime {
                 ),
             });
         }
+        if let (Some(net), Some(std::net::IpAddr::V4(ip))) =
+            (self.config.network.clone(), config.pod_ip)
+        {
+            let ns = netns.clone();
+            if let Err(e) = blocking(move || network::attach(&net, &ns, ip)).await {
+                let _ = umount2(&netns, MntFlags::MNT_DETACH);
+                let _ = std::fs::remove_file(&netns);
+                return Err(e);
+            }
+        }
         self.sandboxes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -502,6 +538,18 @@ impl Runtime for NativeRuntime {
             .unwrap_or_else(|p| p.into_inner())
             .remove(sandbox_id);
         if let Some(s) = sandbox {
+            if let (Some(_), Some(std::net::IpAddr::V4(ip))) =
+                (&self.config.network, s.config.pod_ip)
+            {
+                // The pair would go with the namespace once it is freed;
+                // deleting it now frees the address on the bridge at once.
+                let ns = s.netns.clone();
+                let _ = blocking(move || {
+                    network::detach(&ns, ip);
+                    Ok(())
+                })
+                .await;
+            }
             let _ = umount2(&s.netns, MntFlags::MNT_DETACH);
             let _ = std::fs::remove_file(&s.netns);
             let _ = std::fs::remove_file(self.sandbox_file(sandbox_id));
@@ -810,6 +858,26 @@ impl ExecService for NativeRuntime {
             stderr: out.stderr,
             exit_code: code,
         })
+    }
+
+    fn exec_command(&self, container_id: &str, cmd: &[String]) -> Result<std::process::Command> {
+        let c = self.container(container_id)?;
+        c.refresh();
+        let state = c.status().state;
+        if state != ContainerState::Running {
+            return Err(RuntimeError::InvalidState {
+                kind: "container",
+                id: container_id.to_owned(),
+                action: "exec in",
+                state: state.to_string(),
+            });
+        }
+        if cmd.is_empty() {
+            return Err(RuntimeError::invalid("exec command", "is empty"));
+        }
+        let mut command = std::process::Command::new(&self.config.shim);
+        command.arg("exec").arg(&c.dir).arg("--").args(cmd);
+        Ok(command)
     }
 }
 

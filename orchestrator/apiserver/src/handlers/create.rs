@@ -28,6 +28,7 @@ pub async fn create<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiEr
 }
 
 /// Everything create does before the store: shared with apply-as-create.
+/// Returns the prepared object, moved out of `obj`.
 pub async fn prepare_create<S: Store>(
     api: &Api<S>,
     ctx: &Ctx,
@@ -92,7 +93,8 @@ pub async fn prepare_create<S: Store>(
     if let Some(ns) = objects::namespace(obj) {
         api.check_namespace(ns).await?;
     }
-    Ok((obj.clone(), warnings))
+    // Taken, not copied: both callers go on with the returned object only.
+    Ok((std::mem::take(obj), warnings))
 }
 
 /// Stores a prepared object (unless dry run) and returns it as stored.
@@ -143,7 +145,22 @@ fn initial_status(group: &str, kind: &str, obj: &mut Value) {
             let qos = skiff_api::validation::qos_class(obj);
             obj["status"] = serde_json::json!({"phase": "Pending", "qosClass": qos});
         }
-        ("", "Namespace") => obj["status"] = serde_json::json!({"phase": "Active"}),
+        ("", "Namespace") => {
+            obj["status"] = serde_json::json!({"phase": "Active"});
+            // Kubernetes' namespace strategy: every new namespace carries
+            // the `kubernetes` finalizer the namespace controller removes
+            // once the contents are gone.
+            let spec = &mut obj["spec"];
+            if !spec.is_object() {
+                *spec = serde_json::json!({});
+            }
+            let fin = &mut spec["finalizers"];
+            match fin.as_array_mut() {
+                Some(list) if list.iter().any(|f| f == "kubernetes") => {}
+                Some(list) => list.push("kubernetes".into()),
+                None => *fin = serde_json::json!(["kubernetes"]),
+            }
+        }
         ("", "PersistentVolumeClaim" | "PersistentVolume") => {
             obj["status"] = serde_json::json!({"phase": "Pending"});
         }

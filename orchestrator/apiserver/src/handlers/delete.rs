@@ -164,7 +164,14 @@ async fn delete_one<S: Store>(
         _ => {}
     }
     let grace = graceful_period(res.kind.as_str(), &current, opts.grace);
-    let is_namespace = res.group.is_empty() && res.kind == "Namespace";
+    // A namespace waits for its `kubernetes` finalizer (the namespace
+    // controller empties it first); one without goes at once.
+    let is_namespace = res.group.is_empty()
+        && res.kind == "Namespace"
+        && current
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
     let sub_ctx = Ctx {
         target: crate::route::Target {
             name: Some(name.to_owned()),

@@ -188,7 +188,9 @@ pub fn merge_server_fields(
         }
         Part::Main | Part::Delete => {}
     }
-    if res.has_status() {
+    // A delete may set status (a namespace's `Terminating` phase); other
+    // main-resource writes never change it.
+    if res.has_status() && part != Part::Delete {
         match current.get("status") {
             Some(s) => new["status"] = s.clone(),
             None => {

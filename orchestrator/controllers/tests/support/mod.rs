@@ -69,3 +69,139 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// One controller running on its own client; stopped when dropped.
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts a controller's `run(ctx, shutdown)` on `client`.
+pub fn spawn_controller<F, Fut>(client: kube::Client, run: F) -> Running
+where
+    F: FnOnce(std::sync::Arc<skiff_controllers::Ctx>, skiff_controllers::Shutdown) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use futures::FutureExt;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown: skiff_controllers::Shutdown = async move {
+        let _ = rx.await;
+    }
+    .boxed()
+    .shared();
+    let ctx = std::sync::Arc::new(skiff_controllers::Ctx { client });
+    Running {
+        stop: Some(tx),
+        task: tokio::spawn(run(ctx, shutdown)),
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.task.abort();
+    }
+}
+
+/// Stands in for the kubelet in controller tests: marks the pods of one
+/// namespace that `ready` accepts `Running` and `Ready`, as a node agent
+/// would once their containers started; aborted when dropped.
+pub struct FakeKubelet {
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts a [`FakeKubelet`] for `ns`.
+pub fn fake_kubelet(
+    client: kube::Client,
+    ns: &str,
+    ready: impl Fn(&k8s_openapi::api::core::v1::Pod) -> bool + Send + Sync + 'static,
+) -> FakeKubelet {
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, ns);
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok(list) = api.list(&Default::default()).await {
+                for p in list.items {
+                    let done = p
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready"));
+                    if !done && p.metadata.deletion_timestamp.is_none() && ready(&p) {
+                        let name = p.metadata.name.clone().unwrap_or_default();
+                        let _ = mark_ready(&api, &name).await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    FakeKubelet { task }
+}
+
+impl Drop for FakeKubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Writes what a kubelet writes once a pod's containers are ready: phase
+/// `Running` and a `Ready=True` condition, through `pods/status`.
+pub async fn mark_ready(
+    api: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+    name: &str,
+) -> anyhow::Result<()> {
+    let now = jiff::Timestamp::now().to_string();
+    let patch = serde_json::json!({"status": {
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+        ],
+    }});
+    api.patch_status(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Plays the kubelet for a run-to-completion pod: writes the terminal
+/// phase (`Succeeded` for exit code 0, else `Failed`) with the first
+/// container terminated with `exit_code`, through `pods/status`.
+pub async fn finish_pod(
+    api: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+    name: &str,
+    exit_code: i32,
+) -> anyhow::Result<()> {
+    let pod = api.get(name).await?;
+    let container = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+        .unwrap_or_default();
+    let now = jiff::Timestamp::now().to_string();
+    let patch = serde_json::json!({"status": {
+        "phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
+        "containerStatuses": [{
+            "name": container.0, "image": container.1, "imageID": "",
+            "ready": false, "restartCount": 0,
+            "state": {"terminated": {
+                "exitCode": exit_code,
+                "reason": if exit_code == 0 { "Completed" } else { "Error" },
+                "startedAt": now, "finishedAt": now,
+            }},
+        }],
+    }});
+    api.patch_status(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}

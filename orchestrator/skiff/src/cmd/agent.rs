@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use skiff_node::network::{DEFAULT_BRIDGE, Ipv4Cidr, NodeNetwork};
 use skiff_runtime::Runtime;
+use skiff_runtime_native::{NativeRuntime, NativeRuntimeConfig, PodNetwork};
 use skiff_runtime_wasm::{WasmRuntime, WasmRuntimeConfig};
 use tokio::task::JoinHandle;
 
@@ -23,6 +25,57 @@ pub struct Join {
     pub dir: PathBuf,
     /// `.wasm` files to import first, as PATH or PATH=REF.
     pub imports: Vec<String>,
+    /// The node's pod CIDR.
+    pub pod_cidr: Ipv4Cidr,
+}
+
+/// Sets up the bridge; without it (no CAP_NET_ADMIN) pods get loopback
+/// addresses and the reason is logged.
+async fn pod_network(pod_cidr: Ipv4Cidr) -> Option<NodeNetwork> {
+    let net = NodeNetwork {
+        bridge: DEFAULT_BRIDGE.to_owned(),
+        pod_cidr,
+    };
+    match net.ensure_bridge().await {
+        Ok(()) => {
+            tracing::info!(bridge = %net.bridge, %pod_cidr, "pod network ready");
+            Some(net)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, fallback = skiff_node::LOOPBACK_POD_CIDR,
+                "no pod network: pods get loopback addresses reachable from this node only");
+            None
+        }
+    }
+}
+
+/// Opens the native runtime; when this host cannot run containers (not
+/// root, no shim, no cgroups) it logs why and the node serves Wasm only.
+async fn native_runtime(dir: &Path, net: Option<&NodeNetwork>) -> Option<NativeRuntime> {
+    let mut cfg = NativeRuntimeConfig::new(dir.join("native"));
+    if let Some(shim) = std::env::var_os("SKIFF_NATIVE_SHIM") {
+        cfg.shim = PathBuf::from(shim);
+    }
+    cfg.network = net.map(|n| PodNetwork {
+        bridge: n.bridge.clone(),
+        gateway: n.pod_cidr.gateway(),
+        prefix_len: n.pod_cidr.prefix_len(),
+    });
+    if let Err(why) = cfg.check_host() {
+        tracing::warn!(reason = %why, "native runtime unavailable: serving Wasm pods only");
+        return None;
+    }
+    match tokio::task::spawn_blocking(move || NativeRuntime::new(cfg)).await {
+        Ok(Ok(rt)) => Some(rt),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "native runtime unavailable: serving Wasm pods only");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "native runtime unavailable: serving Wasm pods only");
+            None
+        }
+    }
 }
 
 /// Opens the runtimes, imports images and starts the node agent on
@@ -49,10 +102,20 @@ pub async fn start(
             .with_context(|| format!("importing {path}"))?;
         println!("imported {path} as {r} ({id})");
     }
+    let network = pod_network(join.pod_cidr).await;
+    let native = native_runtime(&join.dir, network.as_ref()).await;
     let mut cfg = skiff_node::Config::new(join.node_name, join.dir);
     cfg.address = join.node_ip;
-    // The native runtime plugs in here by its handler once it exists.
+    cfg.network = network;
+    // Native is Kubernetes' default handler when it runs here; the Wasm
+    // runtime still takes RuntimeClass-less pods whose images it holds.
+    if let Some(native) = native {
+        let native: Arc<dyn Runtime> = Arc::new(native);
+        cfg.default_handler = Some(native.handler().to_owned());
+        cfg.runtimes.push(native);
+    }
     let wasm: Arc<dyn Runtime> = Arc::new(wasm);
+    cfg.wasm_handler = Some(wasm.handler().to_owned());
     cfg.runtimes.push(wasm);
     let agent = skiff_node::NodeAgent::new(client, cfg);
     Ok(tokio::spawn(agent.run(stop)))
@@ -86,6 +149,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(default_data_dir)
                 .join("agent"),
             imports: args.import.clone(),
+            pod_cidr: args.network.node_cidr()?,
         };
         let name = join.node_name.clone();
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -107,6 +107,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         node_ip: args.node_ip,
         dir: dir.join("agent"),
         imports: args.import,
+        pod_cidr: args.network.node_cidr()?,
     };
     let agent_task = super::agent::start(
         in_process_client(router, &node_token)?,
