@@ -15,34 +15,8 @@ use skiff_tests::Cluster;
 
 const ECHO: &str = "localhost/skiff-e2e/env-echo:1";
 
-/// A built example; a missing one fails the test rather than skipping it.
-fn example(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../wasm-examples/out")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.exists(),
-        "{} is missing: run wasm-examples/build.sh first",
-        p.display()
-    );
-    p.display().to_string()
-}
-
 fn up() -> Cluster {
-    let echo = format!("{}={ECHO}", example("env-echo"));
-    match Cluster::up(&["--import", &echo]) {
-        Ok(c) => c,
-        Err(e) => panic!("skiff up: {e:#}"),
-    }
-}
-
-fn apply(c: &Cluster, yaml: &str) {
-    let out = c.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml));
-    assert!(
-        out.status.success(),
-        "kubectl apply: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Cluster::up_with_wasm(&[("env-echo", ECHO)])
 }
 
 const OBJECTS: &str = r#"apiVersion: v1
@@ -212,7 +186,7 @@ fn find_dirs(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
 #[tokio::test]
 async fn config_maps_and_secrets_become_env_and_live_files() -> anyhow::Result<()> {
     let c = up();
-    apply(&c, OBJECTS);
+    c.apply(OBJECTS);
     let env = r#"    env:
     - name: POD_NAME
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
@@ -269,24 +243,21 @@ async fn config_maps_and_secrets_become_env_and_live_files() -> anyhow::Result<(
 "#;
     let host_dir = c.dir.path().join("hostdata");
     let volumes = volumes.replace("HOSTDIR", &host_dir.display().to_string());
-    apply(
-        &c,
-        &echo_pod(
-            "echo",
-            env,
-            &volumes,
-            mounts,
-            &[
-                "/etc/config/greeting",
-                "/etc/secret/creds/pw",
-                "/etc/secret/token",
-                "/etc/podinfo/labels",
-                "/etc/all/cfg/color",
-                "/etc/all/podname",
-                "/host/note",
-            ],
-        ),
-    );
+    c.apply(&echo_pod(
+        "echo",
+        env,
+        &volumes,
+        mounts,
+        &[
+            "/etc/config/greeting",
+            "/etc/secret/creds/pw",
+            "/etc/secret/token",
+            "/etc/podinfo/labels",
+            "/etc/all/cfg/color",
+            "/etc/all/podname",
+            "/host/note",
+        ],
+    ));
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     let p = wait_pod(&api, "echo", Duration::from_secs(30), running).await;
     let uid = p.metadata.uid.clone().unwrap_or_default();
@@ -425,12 +396,12 @@ async fn config_maps_and_secrets_become_env_and_live_files() -> anyhow::Result<(
 #[tokio::test]
 async fn missing_key_is_a_create_container_config_error() -> anyhow::Result<()> {
     let c = up();
-    apply(&c, OBJECTS);
+    c.apply(OBJECTS);
     let env = r#"    env:
     - name: X
       valueFrom: {configMapKeyRef: {name: app-config, key: nope}}
 "#;
-    apply(&c, &echo_pod("nokey", env, "", "", &[]));
+    c.apply(&echo_pod("nokey", env, "", "", &[]));
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     let p = wait_pod(&api, "nokey", Duration::from_secs(30), |p| {
         waiting_reason(p).is_some_and(|(r, _)| r == "CreateContainerConfigError")
@@ -452,7 +423,7 @@ async fn missing_key_is_a_create_container_config_error() -> anyhow::Result<()> 
     let env = r#"    envFrom:
     - configMapRef: {name: absent}
 "#;
-    apply(&c, &echo_pod("nocm", env, "", "", &[]));
+    c.apply(&echo_pod("nocm", env, "", "", &[]));
     let p = wait_pod(&api, "nocm", Duration::from_secs(30), |p| {
         waiting_reason(p).is_some_and(|(r, _)| r == "CreateContainerConfigError")
     })
@@ -468,10 +439,7 @@ async fn missing_key_is_a_create_container_config_error() -> anyhow::Result<()> 
     );
 
     // Creating the ConfigMap lets the pod start on a later attempt.
-    apply(
-        &c,
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: absent\ndata:\n  late: yes-now\n",
-    );
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: absent\ndata:\n  late: yes-now\n");
     wait_pod(&api, "nocm", Duration::from_secs(60), running).await;
     wait_logs(
         &c,
@@ -489,7 +457,7 @@ async fn missing_config_map_volume_waits_in_container_creating() -> anyhow::Resu
     let c = up();
     let mounts = "    volumeMounts:\n    - {name: cfg, mountPath: /cfg}\n";
     let volumes = "  volumes:\n  - name: cfg\n    configMap: {name: later}\n";
-    apply(&c, &echo_pod("vol", "", volumes, mounts, &["/cfg/k"]));
+    c.apply(&echo_pod("vol", "", volumes, mounts, &["/cfg/k"]));
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     wait_pod(&api, "vol", Duration::from_secs(30), |p| {
         waiting_reason(p).is_some_and(|(r, _)| r == "ContainerCreating")
@@ -508,10 +476,7 @@ async fn missing_config_map_volume_waits_in_container_creating() -> anyhow::Resu
         assert!(Instant::now() < deadline, "no FailedMount event:\n{d}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    apply(
-        &c,
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: later\ndata:\n  k: v1\n",
-    );
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: later\ndata:\n  k: v1\n");
     wait_pod(&api, "vol", Duration::from_secs(60), running).await;
     wait_logs(
         &c,
@@ -530,7 +495,7 @@ async fn native_pods_get_the_same_env_and_volumes() -> anyhow::Result<()> {
     let ns = c.netns().expect("skiff up runs in a netns").path();
     let registry = Registry::start(Some(&ns));
     let busybox = registry.push_busybox("1");
-    apply(&c, OBJECTS);
+    c.apply(OBJECTS);
     let script = "while true; do echo \"ENV G=$G\"; echo \"ENV P=$SEC_password\"; \
                   echo FILE /etc/config/greeting; cat /etc/config/greeting; echo; echo END; \
                   echo \"MOUNT $(grep ' /scratch ' /proc/mounts)\"; \
@@ -563,7 +528,7 @@ spec:
 "#,
         script.replace('\\', "\\\\").replace('"', "\\\"")
     );
-    apply(&c, &yaml);
+    c.apply(&yaml);
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     wait_pod(&api, "native", Duration::from_secs(60), running).await;
     let log = wait_logs(

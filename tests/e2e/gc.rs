@@ -10,10 +10,7 @@ use skiff_tests::Cluster;
 const WITHIN: Duration = Duration::from_secs(60);
 
 fn up() -> Cluster {
-    match Cluster::up(&[]) {
-        Ok(c) => c,
-        Err(e) => panic!("skiff up: {e:#}"),
-    }
+    Cluster::up_with_wasm(&[])
 }
 
 /// Polls `check` until it holds, failing after [`WITHIN`].
@@ -23,15 +20,6 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn apply(c: &Cluster, yaml: &str) {
-    let out = c.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml));
-    assert!(
-        out.status.success(),
-        "kubectl apply failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Whether `kubectl get` says the object does not exist.
@@ -90,10 +78,12 @@ async fn kubectl_cascade_background_foreground_and_orphan() {
 
     // Background (kubectl's default): the dependent follows its owner.
     c.kubectl_ok(&["create", "configmap", "owner-b"]);
-    apply(
-        &c,
-        &dependent("dep-b", "owner-b", &uid(&c, "configmap", "owner-b"), false),
-    );
+    c.apply(&dependent(
+        "dep-b",
+        "owner-b",
+        &uid(&c, "configmap", "owner-b"),
+        false,
+    ));
     c.kubectl_ok(&["delete", "configmap", "owner-b"]);
     eventually("dep-b to be collected", || {
         absent(&c, &["configmap", "dep-b"])
@@ -104,8 +94,8 @@ async fn kubectl_cascade_background_foreground_and_orphan() {
     // its blocking dependent.
     c.kubectl_ok(&["create", "configmap", "owner-f"]);
     let f = uid(&c, "configmap", "owner-f");
-    apply(&c, &dependent("dep-f1", "owner-f", &f, true));
-    apply(&c, &dependent("dep-f2", "owner-f", &f, false));
+    c.apply(&dependent("dep-f1", "owner-f", &f, true));
+    c.apply(&dependent("dep-f2", "owner-f", &f, false));
     c.kubectl_ok(&[
         "delete",
         "configmap",
@@ -122,10 +112,12 @@ async fn kubectl_cascade_background_foreground_and_orphan() {
 
     // Orphan: the dependent stays, without the reference.
     c.kubectl_ok(&["create", "configmap", "owner-o"]);
-    apply(
-        &c,
-        &dependent("dep-o", "owner-o", &uid(&c, "configmap", "owner-o"), true),
-    );
+    c.apply(&dependent(
+        "dep-o",
+        "owner-o",
+        &uid(&c, "configmap", "owner-o"),
+        true,
+    ));
     c.kubectl_ok(&[
         "delete",
         "configmap",

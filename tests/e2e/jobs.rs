@@ -6,7 +6,6 @@
 //! `orchestrator/controllers/tests/cronjob.rs` (a real `*/1` schedule would
 //! make CI wait minutes).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use skiff_tests::Cluster;
@@ -14,26 +13,7 @@ use skiff_tests::Cluster;
 const JOB: &str = "localhost/skiff/job:v1";
 
 fn up() -> Cluster {
-    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wasm-examples/out/job.wasm");
-    assert!(
-        wasm.exists(),
-        "{} is missing: run wasm-examples/build.sh first",
-        wasm.display()
-    );
-    let import = format!("{}={JOB}", wasm.display());
-    match Cluster::up(&["--import", &import]) {
-        Ok(c) => c,
-        Err(e) => panic!("skiff up: {e:#}"),
-    }
-}
-
-fn apply(c: &Cluster, yaml: &str) {
-    let out = c.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml));
-    assert!(
-        out.status.success(),
-        "kubectl apply: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Cluster::up_with_wasm(&[("job", JOB)])
 }
 
 /// Polls `kubectl get job NAME -o jsonpath=PATH` until `done` accepts it.
@@ -87,14 +67,11 @@ spec:
 #[test]
 fn a_wasm_job_of_ten_completions_completes() {
     let c = up();
-    apply(
-        &c,
-        &job_yaml(
-            "ten",
-            "  completions: 10\n  parallelism: 3",
-            &["echo", "done"],
-        ),
-    );
+    c.apply(&job_yaml(
+        "ten",
+        "  completions: 10\n  parallelism: 3",
+        &["echo", "done"],
+    ));
     wait_job(
         &c,
         "ten",
@@ -132,7 +109,7 @@ fn a_wasm_job_of_ten_completions_completes() {
 fn a_failing_wasm_job_hits_its_backoff_limit() {
     let c = up();
     // backoffLimit 1: two failures with the default 10 s back-off between.
-    apply(&c, &job_yaml("fails", "  backoffLimit: 1", &["exit", "3"]));
+    c.apply(&job_yaml("fails", "  backoffLimit: 1", &["exit", "3"]));
     wait_job(
         &c,
         "fails",
@@ -169,10 +146,8 @@ fn a_failing_wasm_job_hits_its_backoff_limit() {
 #[test]
 fn kubectl_create_job_from_a_cronjob_runs_it() {
     let c = up();
-    apply(
-        &c,
-        &format!(
-            r#"apiVersion: batch/v1
+    c.apply(&format!(
+        r#"apiVersion: batch/v1
 kind: CronJob
 metadata:
   name: nightly
@@ -190,8 +165,7 @@ spec:
             image: {JOB}
             args: ["echo", "from-cron"]
 "#
-        ),
-    );
+    ));
     let get = c.kubectl_ok(&["get", "cronjob", "nightly"]);
     assert!(get.contains("0 3 * * *"), "{get}");
     c.kubectl_ok(&["create", "job", "manual", "--from=cronjob/nightly"]);

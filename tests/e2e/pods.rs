@@ -5,7 +5,6 @@
 //! in a network namespace the harness creates, with its pod network
 //! (bridge `skiff0`, 10.42.0.0/24) inside it; pods are reached from there.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -17,27 +16,8 @@ use skiff_tests::Cluster;
 const JOB: &str = "localhost/skiff-e2e/job:1";
 const HELLO: &str = "localhost/skiff-e2e/hello-http:1";
 
-/// A built example; the set-up builds them (wasm-examples/build.sh), and a
-/// missing one fails the test rather than skipping it.
-fn example(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../wasm-examples/out")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.exists(),
-        "{} is missing: run wasm-examples/build.sh first",
-        p.display()
-    );
-    p.display().to_string()
-}
-
 fn up() -> Cluster {
-    let job = format!("{}={JOB}", example("job"));
-    let hello = format!("{}={HELLO}", example("hello-http"));
-    match Cluster::up(&["--import", &job, "--import", &hello]) {
-        Ok(c) => c,
-        Err(e) => panic!("skiff up: {e:#}"),
-    }
+    Cluster::up_with_wasm(&[("job", JOB), ("hello-http", HELLO)])
 }
 
 fn pod_yaml(name: &str, image: &str, restart: &str, args: &[&str], extra: &str) -> String {
@@ -57,15 +37,6 @@ spec:
 {extra}"#,
         args.join(", ")
     )
-}
-
-fn apply(c: &Cluster, yaml: &str) {
-    let out = c.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml));
-    assert!(
-        out.status.success(),
-        "kubectl apply: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Polls the pod until `done` holds, recording each distinct phase seen.
@@ -180,7 +151,7 @@ async fn skiff_up_registers_a_ready_node_quickly() -> anyhow::Result<()> {
 #[tokio::test]
 async fn wasm_job_pod_goes_pending_running_succeeded() -> anyhow::Result<()> {
     let c = up();
-    apply(&c, &pod_yaml("job", JOB, "Never", &["sleep", "1"], ""));
+    c.apply(&pod_yaml("job", JOB, "Never", &["sleep", "1"], ""));
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     let (p, phases) = wait_pod(&api, "job", Duration::from_secs(20), |p| {
         phase(p) == "Succeeded"
@@ -235,7 +206,7 @@ async fn pod_without_runtime_class_runs_as_wasm_when_its_image_is_in_the_wasm_st
     let yaml = pod_yaml("plain", JOB, "Never", &["exit", "0"], "")
         .replace("  runtimeClassName: wasmtime\n", "");
     assert!(!yaml.contains("runtimeClassName"));
-    apply(&c, &yaml);
+    c.apply(&yaml);
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     let (p, _) = wait_pod(&api, "plain", Duration::from_secs(20), |p| {
         phase(p) == "Succeeded"
@@ -249,7 +220,7 @@ async fn pod_without_runtime_class_runs_as_wasm_when_its_image_is_in_the_wasm_st
 #[tokio::test]
 async fn failing_job_pod_with_restart_never_fails_with_its_exit_code() -> anyhow::Result<()> {
     let c = up();
-    apply(&c, &pod_yaml("fail", JOB, "Never", &["exit", "3"], ""));
+    c.apply(&pod_yaml("fail", JOB, "Never", &["exit", "3"], ""));
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     let (p, _) = wait_pod(&api, "fail", Duration::from_secs(20), |p| {
         phase(p) == "Failed"
@@ -271,7 +242,7 @@ async fn failing_job_pod_with_restart_never_fails_with_its_exit_code() -> anyhow
 async fn unsatisfiable_memory_request_stays_pending_with_failed_scheduling() -> anyhow::Result<()> {
     let c = up();
     let extra = "    resources:\n      requests: {memory: 100Ti}\n";
-    apply(&c, &pod_yaml("big", JOB, "Never", &[], extra));
+    c.apply(&pod_yaml("big", JOB, "Never", &[], extra));
     let want = "0/1 nodes are available: 1 Insufficient memory.";
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -304,7 +275,7 @@ async fn unsatisfiable_memory_request_stays_pending_with_failed_scheduling() -> 
 async fn kubectl_delete_of_a_running_service_pod_completes() -> anyhow::Result<()> {
     let c = up();
     let extra = "    ports:\n    - containerPort: 8080\n    env:\n    - name: POD_NAME\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n";
-    apply(&c, &pod_yaml("web", HELLO, "Always", &[], extra));
+    c.apply(&pod_yaml("web", HELLO, "Always", &[], extra));
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     let (p, _) = wait_pod(&api, "web", Duration::from_secs(20), |p| {
         condition(p, "Ready") == "True"
@@ -535,7 +506,7 @@ async fn wasm_and_native_pods_share_the_pod_network() -> anyhow::Result<()> {
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     // The Wasm service, by RuntimeClass.
     let extra = "    ports:\n    - containerPort: 8080\n    env:\n    - name: POD_NAME\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n";
-    apply(&c, &pod_yaml("web", HELLO, "Always", &[], extra));
+    c.apply(&pod_yaml("web", HELLO, "Always", &[], extra));
     let (web, _) = wait_pod(&api, "web", Duration::from_secs(20), |p| {
         condition(p, "Ready") == "True"
     })
@@ -550,7 +521,7 @@ async fn wasm_and_native_pods_share_the_pod_network() -> anyhow::Result<()> {
          for i in 1 2 3 4 5; do r=$( (printf 'GET / HTTP/1.0\\r\\nHost: web\\r\\n\\r\\n'; sleep 3) | nc {web_ip} 8080); [ -n \"$r\" ] && echo \"$r\" && break; sleep 1; done; \
          echo; ip -4 route; sleep 3600"
     );
-    apply(&c, &busybox_pod("client", &busybox, "Always", &script, ""));
+    c.apply(&busybox_pod("client", &busybox, "Always", &script, ""));
     let (client, _) = wait_pod(&api, "client", Duration::from_secs(60), |p| {
         condition(p, "Ready") == "True"
     })
@@ -614,10 +585,13 @@ async fn wasm_and_native_pods_share_the_pod_network() -> anyhow::Result<()> {
 async fn crashing_native_container_restarts_with_back_off() -> anyhow::Result<()> {
     let (c, _registry, busybox) = up_with_busybox();
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
-    apply(
-        &c,
-        &busybox_pod("crash", &busybox, "Always", "echo crashing; exit 3", ""),
-    );
+    c.apply(&busybox_pod(
+        "crash",
+        &busybox,
+        "Always",
+        "echo crashing; exit 3",
+        "",
+    ));
     // The first restart is immediate, the next waits out the back-off.
     let (p, _) = wait_pod(&api, "crash", Duration::from_secs(60), |p| {
         first_status(p)
@@ -665,16 +639,13 @@ async fn native_pod_over_its_memory_limit_is_oom_killed() -> anyhow::Result<()> 
     let (c, _registry, busybox) = up_with_busybox();
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
     let extra = "    resources:\n      limits: {memory: 16Mi}\n";
-    apply(
-        &c,
-        &busybox_pod(
-            "hog",
-            &busybox,
-            "Never",
-            "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done",
-            extra,
-        ),
-    );
+    c.apply(&busybox_pod(
+        "hog",
+        &busybox,
+        "Never",
+        "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done",
+        extra,
+    ));
     let (p, _) = wait_pod(&api, "hog", Duration::from_secs(60), |p| {
         phase(p) == "Failed"
     })

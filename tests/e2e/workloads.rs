@@ -3,7 +3,6 @@
 //! status/history/undo/pause/resume/restart and self-healing.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,28 +16,9 @@ use skiff_tests::Cluster;
 const V1: &str = "localhost/skiff/hello-http:v1";
 const V2: &str = "localhost/skiff/hello-http:v2";
 
-/// A built example; a missing one fails the test rather than skipping it.
-fn example(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../wasm-examples/out")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.exists(),
-        "{} is missing: run wasm-examples/build.sh first",
-        p.display()
-    );
-    p.display().to_string()
-}
-
 /// A cluster with hello-http imported twice, as two images.
 fn up() -> Cluster {
-    let hello = example("hello-http");
-    let v1 = format!("{hello}={V1}");
-    let v2 = format!("{hello}={V2}");
-    match Cluster::up(&["--import", &v1, "--import", &v2]) {
-        Ok(c) => c,
-        Err(e) => panic!("skiff up: {e:#}"),
-    }
+    Cluster::up_with_wasm(&[("hello-http", V1), ("hello-http", V2)])
 }
 
 fn deployment_yaml(name: &str, replicas: i32) -> String {
@@ -70,15 +50,6 @@ spec:
 
 fn kubectl(c: &Cluster, args: &[&str]) -> String {
     c.kubectl_ok(args)
-}
-
-fn apply(c: &Cluster, yaml: &str) {
-    let out = c.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml));
-    assert!(
-        out.status.success(),
-        "kubectl apply: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn rollout_status(c: &Cluster, name: &str) {
@@ -125,7 +96,7 @@ async fn kubectl_scale_set_image_rollout_and_undo() -> anyhow::Result<()> {
     let c = up();
     let client = c.client().await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    apply(&c, &deployment_yaml("web", 3));
+    c.apply(&deployment_yaml("web", 3));
     rollout_status(&c, "web");
     let ready = live_pods(&pods, "web")
         .await
@@ -234,7 +205,7 @@ async fn kubectl_scale_set_image_rollout_and_undo() -> anyhow::Result<()> {
 async fn deployment_pods_heal_and_rollouts_pause_resume_restart() -> anyhow::Result<()> {
     let c = up();
     let pods: Api<Pod> = Api::namespaced(c.client().await?, "default");
-    apply(&c, &deployment_yaml("heal", 2));
+    c.apply(&deployment_yaml("heal", 2));
     rollout_status(&c, "heal");
     let before = live_pods(&pods, "heal").await;
     let victim = before[0].metadata.name.clone().unwrap_or_default();

@@ -163,6 +163,33 @@ impl Cluster {
         }
     }
 
+    /// `skiff up` with each built Wasm example `(name, REF)` imported as
+    /// image REF; a failure to start fails the test.
+    pub fn up_with_wasm(images: &[(&str, &str)]) -> Cluster {
+        let imports: Vec<String> = images
+            .iter()
+            .map(|(name, reference)| format!("{}={reference}", wasm_example(name).display()))
+            .collect();
+        let args: Vec<&str> = imports
+            .iter()
+            .flat_map(|i| ["--import", i.as_str()])
+            .collect();
+        match Cluster::up(&args) {
+            Ok(c) => c,
+            Err(e) => panic!("skiff up: {e:#}"),
+        }
+    }
+
+    /// `kubectl apply -f -` of `yaml`, failing the test if it fails.
+    pub fn apply(&self, yaml: &str) {
+        let out = self.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml));
+        assert!(
+            out.status.success(),
+            "kubectl apply: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// What `skiff up` printed on stdout.
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("up.out")).unwrap_or_default()
@@ -298,6 +325,20 @@ pub fn http_get(addr: SocketAddr) -> std::io::Result<String> {
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     Ok(out)
+}
+
+/// A Wasm example built by `wasm-examples/build.sh` (which the test set-up
+/// runs); a missing one fails the test rather than skipping it.
+pub fn wasm_example(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../wasm-examples/out")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run wasm-examples/build.sh first",
+        p.display()
+    );
+    p
 }
 
 /// The native runtime's shim: `$SKIFF_NATIVE_SHIM`, or the one beside the

@@ -2,7 +2,9 @@
 //! controller stamps on what it creates (and on orphans it adopts).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
+use skiff_api::selector::LabelSelector;
 
 /// The controller reference `owner` puts on its dependents:
 /// `controller: true` and `blockOwnerDeletion: true`, so foreground
@@ -33,6 +35,35 @@ pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
 /// Whether the object is controlled by the owner with `uid`.
 pub fn is_controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
     controller_of(meta).is_some_and(|r| r.uid == uid)
+}
+
+/// The owners of kind `K` that an event about a dependent concerns: its
+/// controller when that is a `K`, or — for an orphan, which one of them
+/// may adopt — every `K` in its namespace whose selector (from
+/// `selector`) matches the dependent's labels.
+pub fn owners_to_notify<K>(
+    owners: &Store<K>,
+    dependent: &ObjectMeta,
+    selector: impl Fn(&K) -> Option<LabelSelector>,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let ns = dependent.namespace.clone().unwrap_or_default();
+    if let Some(r) = controller_of(dependent) {
+        if r.kind == K::kind(&()) {
+            return vec![ObjectRef::new(&r.name).within(&ns)];
+        }
+        return Vec::new();
+    }
+    let labels = dependent.labels.clone().unwrap_or_default();
+    owners
+        .state()
+        .iter()
+        .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|o| selector(o).is_some_and(|s| s.matches(&labels)))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
 }
 
 #[cfg(test)]

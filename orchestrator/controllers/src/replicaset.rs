@@ -288,22 +288,9 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
     .await;
 }
 
-/// The ReplicaSets a pod event concerns: its controller, or for an orphan
-/// every ReplicaSet in its namespace whose selector matches it.
+/// The ReplicaSets a pod event concerns.
 fn replicasets_of(rss: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
-    let ns = pod.namespace().unwrap_or_default();
-    if let Some(r) = owner::controller_of(&pod.metadata) {
-        if r.kind == "ReplicaSet" {
-            return vec![ObjectRef::new(&r.name).within(&ns)];
-        }
-        return Vec::new();
-    }
-    rss.state()
-        .iter()
-        .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|rs| selector_of(rs).is_ok_and(|s| s.matches(pod.labels())))
-        .map(|rs| ObjectRef::from_obj(rs.as_ref()))
-        .collect()
+    owner::owners_to_notify(rss, &pod.metadata, |rs| selector_of(rs).ok())
 }
 
 fn selector_of(rs: &ReplicaSet) -> Result<LabelSelector, Error> {

@@ -138,22 +138,9 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
     .await;
 }
 
-/// The Deployments a ReplicaSet event concerns: its controller, or for an
-/// orphan every Deployment in its namespace whose selector matches it.
+/// The Deployments a ReplicaSet event concerns.
 fn deployments_of(ds: &Store<Deployment>, rs: &ReplicaSet) -> Vec<ObjectRef<Deployment>> {
-    let ns = rs.namespace().unwrap_or_default();
-    if let Some(r) = owner::controller_of(&rs.metadata) {
-        if r.kind == "Deployment" {
-            return vec![ObjectRef::new(&r.name).within(&ns)];
-        }
-        return Vec::new();
-    }
-    ds.state()
-        .iter()
-        .filter(|d| d.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|d| selector_of(d).is_ok_and(|s| s.matches(rs.labels())))
-        .map(|d| ObjectRef::from_obj(d.as_ref()))
-        .collect()
+    owner::owners_to_notify(ds, &rs.metadata, |d| selector_of(d).ok())
 }
 
 fn selector_of(d: &Deployment) -> Result<LabelSelector, Error> {
