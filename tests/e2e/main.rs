@@ -4,11 +4,15 @@
 mod api;
 mod apply;
 mod config;
+mod daemonsets;
 mod durability;
 mod garbage;
 mod gc;
 mod jobs;
 mod kubectl;
+mod node_api;
 mod pods;
+mod probes;
 mod python;
+mod statefulsets;
 mod workloads;

@@ -372,15 +372,20 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `skiff server`, `skiff scheduler`, `skiff controller-manager` and
+/// `skiff agent`, each its own process with its own token over HTTPS, run
+/// a Job of Wasm pods to completion, as `skiff up` does in one process.
 #[test]
-fn skiff_agent_joins_a_separate_server_over_https() -> anyhow::Result<()> {
-    // The agent builds a pod network: server and agent run in a netns.
+fn every_component_runs_as_its_own_process_over_https() -> anyhow::Result<()> {
+    // The agent builds a pod network: everything runs in the test's netns.
     let mut c = Cluster::start_in_netns()?;
-    // A node token, as an operator adds one to the server's token file.
+    // Tokens, as an operator adds them to the server's token file.
     c.kill();
     let tokens = c.dir.path().join("tokens.csv");
     let mut csv = std::fs::read_to_string(&tokens)?;
     csv.push_str("e2e-node-token,system:node:joined,joined,\"system:nodes\"\n");
+    csv.push_str("e2e-sched-token,system:kube-scheduler,sched\n");
+    csv.push_str("e2e-kcm-token,system:kube-controller-manager,kcm\n");
     std::fs::write(&tokens, csv)?;
     c.spawn()?;
     let kubeconfig = std::fs::read_to_string(&c.kubeconfig)?;
@@ -391,39 +396,67 @@ fn skiff_agent_joins_a_separate_server_over_https() -> anyhow::Result<()> {
         .trim()
         .to_owned();
     let agent_dir = tempfile::tempdir()?;
-    let log = std::fs::File::create(agent_dir.path().join("agent.log"))?;
     let ca = c.dir.path().join("tls/ca.crt");
-    let _agent = KillOnDrop(
-        c.netns_command(skiff_tests::skiff_bin())
-            .env("SKIFF_NATIVE_SHIM", skiff_tests::native_shim())
-            .args(["agent", "--server", &server, "--token", "e2e-node-token"])
-            .arg("--ca-file")
-            .arg(&ca)
-            .args(["--node-name", "joined", "--data-dir"])
-            .arg(agent_dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()?,
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = c.kubectl(&[
+    let component = |args: &[&str], token: &str, log: &str| -> anyhow::Result<KillOnDrop> {
+        let log = std::fs::File::create(agent_dir.path().join(log))?;
+        Ok(KillOnDrop(
+            c.netns_command(skiff_tests::skiff_bin())
+                .env("SKIFF_NATIVE_SHIM", skiff_tests::native_shim())
+                .args(args)
+                .args(["--server", &server, "--token", token])
+                .arg("--ca-file")
+                .arg(&ca)
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()?,
+        ))
+    };
+    let import = format!("{}={JOB}", skiff_tests::wasm_example("job").display());
+    let data_dir = agent_dir.path().display().to_string();
+    let _agent = component(
+        &[
+            "agent",
+            "--node-name",
+            "joined",
+            "--data-dir",
+            &data_dir,
+            "--import",
+            &import,
+        ],
+        "e2e-node-token",
+        "agent.log",
+    )?;
+    let _scheduler = component(&["scheduler"], "e2e-sched-token", "scheduler.log")?;
+    let _kcm = component(&["controller-manager"], "e2e-kcm-token", "kcm.log")?;
+    let logs = || {
+        ["agent.log", "scheduler.log", "kcm.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(agent_dir.path().join(f)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    let wait = |what: &str, args: &[&str], want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = c.kubectl(args);
+            if String::from_utf8_lossy(&out.stdout).trim() == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: {}", logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait(
+        "node did not join",
+        &[
             "get",
             "node",
             "joined",
             "-o",
             "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-        ]);
-        if String::from_utf8_lossy(&out.stdout).trim() == "True" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node did not join: {}",
-            std::fs::read_to_string(agent_dir.path().join("agent.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        ],
+        "True",
+    );
     let lease = c.kubectl_ok(&[
         "get",
         "lease",
@@ -434,6 +467,38 @@ fn skiff_agent_joins_a_separate_server_over_https() -> anyhow::Result<()> {
         "jsonpath={.spec.holderIdentity}",
     ]);
     assert_eq!(lease.trim(), "joined");
+    c.apply(&format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: apart
+spec:
+  completions: 2
+  parallelism: 2
+  template:
+    spec:
+      runtimeClassName: wasmtime
+      restartPolicy: Never
+      containers:
+      - name: job
+        image: {JOB}
+        args: [\"exit\", \"0\"]
+"
+    ));
+    wait(
+        "the Job did not complete",
+        &["get", "job", "apart", "-o", "jsonpath={.status.succeeded}"],
+        "2",
+    );
+    // The separate controller manager publishes the CA it was given.
+    let published = c.kubectl_ok(&[
+        "get",
+        "configmap",
+        "kube-root-ca.crt",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+    ]);
+    assert_eq!(published.trim(), std::fs::read_to_string(&ca)?.trim());
     Ok(())
 }
 

@@ -327,6 +327,23 @@ pub fn http_get(addr: SocketAddr) -> std::io::Result<String> {
     Ok(out)
 }
 
+/// Polls `check` every 100 ms until it returns `Some`, failing the test
+/// after `within` with `what` in the message.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A Wasm example built by `wasm-examples/build.sh` (which the test set-up
 /// runs); a missing one fails the test rather than skipping it.
 pub fn wasm_example(name: &str) -> PathBuf {

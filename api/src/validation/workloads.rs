@@ -394,6 +394,37 @@ pub(crate) fn validate_replica_set(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
+/// The spec with each volumeClaimTemplate added to the pod template as the
+/// `persistentVolumeClaim` volume the controller gives every pod, so that
+/// volumeMounts naming a claim template validate (as in Kubernetes);
+/// `None` when there are no claim templates.
+fn with_claim_volumes(spec: &Value) -> Option<Value> {
+    let claims = get_list(spec, "volumeClaimTemplates");
+    if claims.is_empty() {
+        return None;
+    }
+    let mut spec = spec.clone();
+    let pod = &mut spec["template"]["spec"];
+    if !pod.is_object() {
+        return None;
+    }
+    if !pod["volumes"].is_array() {
+        pod["volumes"] = Value::Array(Vec::new());
+    }
+    if let Some(volumes) = pod["volumes"].as_array_mut() {
+        for c in claims {
+            let name = c.pointer("/metadata/name").and_then(Value::as_str);
+            if let Some(name) = name.filter(|n| !volumes.iter().any(|v| v["name"] == *n)) {
+                volumes.push(serde_json::json!({
+                    "name": name,
+                    "persistentVolumeClaim": {"claimName": name},
+                }));
+            }
+        }
+    }
+    Some(spec)
+}
+
 pub(crate) fn validate_stateful_set(obj: &Value) -> Vec<FieldError> {
     let spec = spec_of(obj);
     let path = FieldPath::new("spec");
@@ -434,8 +465,9 @@ pub(crate) fn validate_stateful_set(obj: &Value) -> Vec<FieldError> {
     }
     nonnegative(spec, "replicas", &path, &mut errs);
     nonnegative(spec, "minReadySeconds", &path, &mut errs);
+    let with_claims = with_claim_volumes(spec);
     validate_selector_and_template(
-        spec,
+        with_claims.as_ref().unwrap_or(spec),
         &path,
         &SelectorRules {
             noun: "statefulset",
@@ -888,6 +920,28 @@ mod tests {
         let m = msgs("apps", "StatefulSet", &s2);
         assert!(m.contains(&"spec.podManagementPolicy: Invalid value: \"Random\": must be 'OrderedReady' or 'Parallel'".to_owned()));
         assert!(m.contains(&"spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in StatefulSet is not Supported".to_owned()));
+
+        // A mount of a volumeClaimTemplate is a volume of every pod.
+        let mut s3 = s.clone();
+        s3["spec"]["volumeClaimTemplates"] = json!([{"metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]);
+        s3["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "data", "mountPath": "/data"}]);
+        assert!(
+            msgs("apps", "StatefulSet", &s3).is_empty(),
+            "{:?}",
+            msgs("apps", "StatefulSet", &s3)
+        );
+        s3["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "other", "mountPath": "/data"}]);
+        assert!(
+            msgs("apps", "StatefulSet", &s3).contains(
+                &"spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"other\""
+                    .to_owned()
+            ),
+            "{:?}",
+            msgs("apps", "StatefulSet", &s3)
+        );
 
         let ds = defaulted(
             "apps",

@@ -436,6 +436,12 @@ async fn resources<S: Store>(State(api): State<Arc<Api<S>>>, req: Request) -> Re
             uid: String::new(),
             groups: vec!["system:unauthenticated".into()],
         });
+    if let Some(t) = crate::route::parse(parts.uri.path())
+        && handlers::node_proxy::handles(&t)
+    {
+        let req = Request::from_parts(parts, body);
+        return handlers::node_proxy::serve(api, req, t).await;
+    }
     let path = parts.uri.path().trim_end_matches('/').to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if parts.method == http::Method::GET {

@@ -40,17 +40,21 @@ pub struct Api<S> {
     pub limits: Limits,
     /// Watch events decoded once for all watchers.
     pub events: Arc<crate::watch_cache::EventCache>,
+    /// How requests are proxied to node agents (logs, exec).
+    pub node_client: crate::handlers::node_proxy::NodeClient,
     /// Documents derived from the registry (OpenAPI), dropped when it changes.
     cache: std::sync::Mutex<std::collections::HashMap<String, bytes::Bytes>>,
 }
 
 impl<S: Store> Api<S> {
     /// State over a store, serving the built-in resources.
-    pub fn new(store: S, auth: Authenticator, limits: Limits) -> Self {
+    pub fn new(store: S, mut auth: Authenticator, limits: Limits) -> Self {
+        let node_client = crate::handlers::node_proxy::NodeClient::new(&mut auth);
         Api {
             store,
             registry: RwLock::new(Arc::new(Registry::builtin())),
             auth,
+            node_client,
             limits,
             events: Arc::default(),
             cache: Default::default(),

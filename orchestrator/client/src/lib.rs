@@ -11,3 +11,4 @@
 
 pub mod connect;
 pub mod events;
+pub mod tls;

@@ -15,21 +15,29 @@
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client) {
-//! skiff_controllers::run(client, std::future::pending()).await;
+//! skiff_controllers::run(client, Default::default(), std::future::pending()).await;
 //! # }
 //! ```
 
 #![deny(missing_docs)]
 
-pub mod deployment;
-pub mod gc;
-pub mod namespace;
 pub mod cronjob;
+pub mod daemonset;
+pub mod deployment;
+pub mod disruption;
+pub mod everynamespace;
+pub mod gc;
+pub mod history;
 pub mod job;
+pub mod localpath;
+pub mod namespace;
+pub mod nodelifecycle;
 pub mod owner;
 pub mod pods;
 pub mod replicaset;
+pub mod rootca;
 pub mod serviceaccount;
+pub mod statefulset;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,11 +57,19 @@ pub struct Ctx {
     pub client: Client,
 }
 
+/// How the controller manager is set up.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// The cluster CA (PEM) the root CA publisher puts into every
+    /// namespace as `kube-root-ca.crt`; `None` leaves that controller off.
+    pub root_ca: Option<String>,
+}
+
 /// Runs every controller until `shutdown` completes.
-pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send + 'static) {
+pub async fn run(client: Client, cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) {
     let shutdown: Shutdown = shutdown.boxed().shared();
     let ctx = Arc::new(Ctx { client });
-    let controllers: Vec<BoxFuture<'static, ()>> = vec![
+    let mut controllers: Vec<BoxFuture<'static, ()>> = vec![
         // One line per controller.
         job::run(ctx.clone(), job::Config::default(), shutdown.clone()).boxed(),
         cronjob::run(ctx.clone(), cronjob::Config::default(), shutdown.clone()).boxed(),
@@ -62,8 +78,20 @@ pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send + 'st
         gc::run(ctx.clone(), shutdown.clone()).boxed(),
         namespace::run(ctx.clone(), shutdown.clone()).boxed(),
         serviceaccount::run(ctx.clone(), shutdown.clone()).boxed(),
+        daemonset::run(ctx.clone(), shutdown.clone()).boxed(),
+        disruption::run(ctx.clone(), shutdown.clone()).boxed(),
+        localpath::run(ctx.clone(), shutdown.clone()).boxed(),
+        statefulset::run(ctx.clone(), shutdown.clone()).boxed(),
+        nodelifecycle::run(
+            ctx.clone(),
+            nodelifecycle::Config::default(),
+            shutdown.clone(),
+        )
+        .boxed(),
     ];
-    let _ = &ctx;
+    if let Some(ca) = cfg.root_ca {
+        controllers.push(rootca::run(ctx.clone(), ca, shutdown.clone()).boxed());
+    }
     futures::future::join_all(controllers).await;
     shutdown.await;
 }

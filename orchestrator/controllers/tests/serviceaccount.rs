@@ -49,3 +49,49 @@ async fn every_namespace_gets_a_default_service_account_back() -> anyhow::Result
     server.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn every_namespace_gets_the_root_ca_and_keeps_it_current() -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let server = ApiServer::start().await?;
+    let client = server.client();
+    let _ca = spawn_controller(client.clone(), |ctx, stop| {
+        skiff_controllers::rootca::run(ctx, PEM.to_owned(), stop)
+    });
+    let ca_of = |ns: &'static str| {
+        let api = Api::<ConfigMap>::namespaced(client.clone(), ns);
+        async move {
+            let cm = api.get_opt("kube-root-ca.crt").await.ok()??;
+            cm.data?.get("ca.crt").cloned()
+        }
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "fresh"}}))?,
+        )
+        .await?;
+    eventually(WITHIN, "fresh/kube-root-ca.crt", || async {
+        (ca_of("fresh").await? == PEM).then_some(())
+    })
+    .await;
+    // A user's edit is put back.
+    Api::<ConfigMap>::namespaced(client.clone(), "fresh")
+        .patch(
+            "kube-root-ca.crt",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"data": {"ca.crt": "tampered"}})),
+        )
+        .await?;
+    eventually(WITHIN, "the CA restored", || async {
+        (ca_of("fresh").await? == PEM).then_some(())
+    })
+    .await;
+    eventually(WITHIN, "default/kube-root-ca.crt", || async {
+        (ca_of("default").await? == PEM).then_some(())
+    })
+    .await;
+    server.stop().await;
+    Ok(())
+}

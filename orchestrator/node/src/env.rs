@@ -14,7 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, ResourceFieldSelector, Secret};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, Pod, ResourceFieldSelector,
+    Secret,
+};
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 use skiff_api::quantity::Quantity;
@@ -102,6 +105,23 @@ pub trait Objects: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<Secret>, kube::Error>> + Send;
+    /// The PersistentVolumeClaim, or `None` if it does not exist (or the
+    /// source cannot show claims).
+    fn persistent_volume_claim(
+        &self,
+        _namespace: &str,
+        _name: &str,
+    ) -> impl Future<Output = Result<Option<PersistentVolumeClaim>, kube::Error>> + Send {
+        async { Ok(None) }
+    }
+    /// The PersistentVolume, or `None` if it does not exist (or the source
+    /// cannot show volumes).
+    fn persistent_volume(
+        &self,
+        _name: &str,
+    ) -> impl Future<Output = Result<Option<PersistentVolume>, kube::Error>> + Send {
+        async { Ok(None) }
+    }
 }
 
 impl Objects for Client {
@@ -117,6 +137,22 @@ impl Objects for Client {
 
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error> {
         Api::<Secret>::namespaced(self.clone(), namespace)
+            .get_opt(name)
+            .await
+    }
+
+    async fn persistent_volume_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<PersistentVolumeClaim>, kube::Error> {
+        Api::<PersistentVolumeClaim>::namespaced(self.clone(), namespace)
+            .get_opt(name)
+            .await
+    }
+
+    async fn persistent_volume(&self, name: &str) -> Result<Option<PersistentVolume>, kube::Error> {
+        Api::<PersistentVolume>::all(self.clone())
             .get_opt(name)
             .await
     }
@@ -147,6 +183,12 @@ impl<'a, O: Objects> Lookup<'a, O> {
     /// The namespace read from.
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// The source read from (for objects read once, uncached: claims and
+    /// volumes).
+    pub fn objects(&self) -> &'a O {
+        self.objects
     }
 
     /// A ConfigMap's `data` and `binaryData`, `None` if it does not exist.

@@ -36,6 +36,7 @@
 pub mod env;
 pub mod network;
 pub mod podip;
+pub mod probe;
 pub mod register;
 pub mod server;
 pub mod status;
@@ -166,8 +167,17 @@ impl NodeAgent {
 
     /// Registers the node, then heartbeats and runs pods until `shutdown`.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        // Bound before registering, so the Node names the port in use.
-        let api_server = self.node_api().await?;
+        // Bound before registering, so the Node names the port in use. A
+        // port already taken (say, by a real kubelet) leaves the node
+        // without logs and exec, not without pods.
+        let api_server: futures::future::BoxFuture<'static, ()> = match self.node_api().await {
+            Ok(serve) => Box::pin(serve),
+            Err(e) => {
+                tracing::error!(error = %e, "node API not served: kubectl logs and exec will not reach this node");
+                self.cfg.kubelet_port = 0;
+                Box::pin(std::future::pending())
+            }
+        };
         let handlers: Vec<String> = self
             .cfg
             .runtimes
@@ -253,7 +263,9 @@ impl NodeAgent {
 
     /// Binds the node's HTTPS API ([`server`]) and returns its serve loop.
     async fn node_api(&mut self) -> Result<impl Future<Output = ()> + use<>, Error> {
-        let internal = |e: server::ServerError| Error::Internal(format!("node API: {e}"));
+        let internal = |e: server::ServerError| {
+            Error::Internal(format!("node API: {}", server::error_chain(&e)))
+        };
         let listener = server::bind(std::net::SocketAddr::new(
             self.cfg.address,
             self.cfg.kubelet_port,

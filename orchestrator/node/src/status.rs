@@ -62,6 +62,10 @@ pub struct Slot {
     pub last_state: Option<Terminated>,
     /// Restarts so far.
     pub restart_count: i32,
+    /// This run passed its startup probe (or has none).
+    pub started: bool,
+    /// This run passed its readiness probe (or has none) after starting.
+    pub ready: bool,
 }
 
 impl Slot {
@@ -78,12 +82,25 @@ impl Slot {
             },
             last_state: None,
             restart_count: 0,
+            started: false,
+            ready: false,
         }
     }
 
-    /// Whether it is running (no readiness probes yet: running is ready).
+    /// Whether it is running.
     pub fn running(&self) -> bool {
         matches!(self.state, State::Running { .. })
+    }
+
+    /// `containerStatuses[].started`: running and past its startup probe.
+    pub fn is_started(&self) -> bool {
+        self.running() && self.started
+    }
+
+    /// `containerStatuses[].ready`: started and past its readiness probe.
+    /// Only the current run counts, so a restart makes it unready again.
+    pub fn is_ready(&self) -> bool {
+        self.is_started() && self.ready
     }
 }
 
@@ -121,11 +138,11 @@ pub fn container_status(s: &Slot) -> Value {
         "name": s.name,
         "state": state_json(&s.state),
         "lastState": s.last_state.as_ref().map_or(json!({}), |t| json!({"terminated": terminated_json(t)})),
-        "ready": s.running(),
+        "ready": s.is_ready(),
         "restartCount": s.restart_count,
         "image": s.image,
         "imageID": s.image_id,
-        "started": s.running(),
+        "started": s.is_started(),
     });
     if !s.container_id.is_empty() {
         v["containerID"] = s.container_id.clone().into();
@@ -208,7 +225,7 @@ pub fn conditions(old: &[Value], slots: &[Slot], phase: &str, sandbox_ready: boo
     let done = matches!(phase, "Succeeded" | "Failed");
     let unready: Vec<&str> = slots
         .iter()
-        .filter(|s| !s.running())
+        .filter(|s| !s.is_ready())
         .map(|s| s.name.as_str())
         .collect();
     let ready = unready.is_empty() && !done;
@@ -300,6 +317,30 @@ mod tests {
             container_id: String::new(),
         });
         assert_eq!(phase(&[backing_off], "Always"), "Running");
+    }
+
+    #[test]
+    fn readiness_follows_probes_not_just_running() {
+        let mut s = slot(State::Running {
+            started_at: jiff::Timestamp::now(),
+        });
+        s.started = true;
+        let c = conditions(&[], std::slice::from_ref(&s), "Running", true);
+        assert_eq!(c[2]["status"], "False", "running but not yet ready");
+        let since = c[2]["lastTransitionTime"].clone();
+        assert_eq!(container_status(&s)["started"], true);
+        assert_eq!(container_status(&s)["ready"], false);
+        // Unchanged status keeps its transition time.
+        let again = conditions(&c, std::slice::from_ref(&s), "Running", true);
+        assert_eq!(again[2]["lastTransitionTime"], since);
+        s.ready = true;
+        let c = conditions(&c, std::slice::from_ref(&s), "Running", true);
+        assert_eq!(c[2]["status"], "True");
+        assert_eq!(c[3]["status"], "True");
+        // A container that stopped is neither started nor ready.
+        s.state = term(1);
+        assert_eq!(container_status(&s)["ready"], false);
+        assert_eq!(container_status(&s)["started"], false);
     }
 
     #[test]

@@ -12,7 +12,16 @@
 //!   kubelet's AtomicWriter does, always mounted read-only, and rewritten
 //!   when the ConfigMap, Secret or pod metadata changes ([`PodVolumes::start_refresh`]).
 //!
-//! `persistentVolumeClaim` and the other network volumes are not handled here.
+//! - `persistentVolumeClaim`: the claim's bound PersistentVolume, when it is
+//!   a `hostPath` or `local` volume. A volume of Skiff's local-path
+//!   provisioner (annotation `pv.kubernetes.io/provisioned-by:
+//!   skiff.dev/local-path`) lives under this agent's data dir,
+//!   `storage/<last component of its path>`, created here on first use
+//!   (mode 0777, as k3s creates them, so non-root containers can write).
+//!   An unbound claim fails setup with the kubelet's message; the pod
+//!   stays `ContainerCreating` and setup is retried.
+//!
+//! The network volumes are not handled here.
 
 mod atomic;
 mod refresh;
@@ -63,6 +72,15 @@ pub enum VolumeError {
         path: String,
         /// What is wrong with it.
         why: &'static str,
+    },
+    /// A `persistentVolumeClaim` whose claim or volume cannot be used
+    /// (yet): missing, unbound, or of a kind this agent cannot mount.
+    #[error("error processing PVC {claim}: {why}")]
+    Claim {
+        /// `namespace/name` of the claim.
+        claim: String,
+        /// What is wrong, in the kubelet's words.
+        why: String,
     },
     /// A volume kind Skiff does not handle.
     #[error("volume {0:?}: this volume type is not supported by the Skiff node agent")]
@@ -460,6 +478,13 @@ impl PodVolumes {
                 readonly: false,
             });
         }
+        if let Some(c) = &v.persistent_volume_claim {
+            let path = self.claim_path(&c.claim_name, lookup).await?;
+            return Ok(Prepared {
+                path,
+                readonly: c.read_only.unwrap_or(false),
+            });
+        }
         let Some(dir) = self.dir(v) else {
             return Err(VolumeError::Unsupported(v.name.clone()));
         };
@@ -490,6 +515,85 @@ impl PodVolumes {
             path: dir,
             readonly: true,
         })
+    }
+
+    /// The host directory of claim `name`'s bound volume on this node,
+    /// created if it is a local-path volume.
+    async fn claim_path<O: Objects>(
+        &self,
+        name: &str,
+        lookup: &Lookup<'_, O>,
+    ) -> Result<PathBuf, VolumeError> {
+        let claim = format!("{}/{name}", lookup.namespace());
+        let fail = |why: String| VolumeError::Claim {
+            claim: claim.clone(),
+            why,
+        };
+        let pvc = lookup
+            .objects()
+            .persistent_volume_claim(lookup.namespace(), name)
+            .await
+            .map_err(|e| fail(format!("failed to fetch PVC from API server: {e}")))?
+            .ok_or_else(|| {
+                fail(format!(
+                    "failed to fetch PVC from API server: persistentvolumeclaims \"{name}\" not found"
+                ))
+            })?;
+        let bound = pvc.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+        let pv_name = pvc
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_name.clone())
+            .filter(|n| !n.is_empty());
+        let (true, Some(pv_name)) = (bound, pv_name) else {
+            return Err(fail("PVC is not bound".into()));
+        };
+        let pv = lookup
+            .objects()
+            .persistent_volume(&pv_name)
+            .await
+            .map_err(|e| fail(format!("failed to fetch PV {pv_name} from API server: {e}")))?
+            .ok_or_else(|| {
+                fail(format!(
+                    "failed to fetch PV {pv_name} from API server: persistentvolumes \"{pv_name}\" not found"
+                ))
+            })?;
+        let local_path = pv
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("pv.kubernetes.io/provisioned-by"))
+            .is_some_and(|p| p == "skiff.dev/local-path");
+        let spec = pv.spec.unwrap_or_default();
+        if let Some(h) = spec.host_path {
+            let path = PathBuf::from(&h.path);
+            if local_path {
+                // `root` is `<data dir>/pods/<uid>`.
+                let data_dir = self.root.parent().and_then(Path::parent);
+                let (Some(data_dir), Some(leaf)) = (data_dir, path.file_name()) else {
+                    return Err(fail(format!(
+                        "local-path volume {pv_name} has no usable path"
+                    )));
+                };
+                let dir = data_dir.join("storage").join(leaf);
+                let d = dir.clone();
+                blocking(move || make_claim_dir(&d)).await?;
+                return Ok(dir);
+            }
+            let typ = h.type_.unwrap_or_default();
+            let check = path.clone();
+            blocking(move || check_host_path(&check, &typ)).await?;
+            return Ok(path);
+        }
+        if let Some(l) = spec.local {
+            let path = PathBuf::from(&l.path);
+            let check = path.clone();
+            blocking(move || check_host_path(&check, "Directory")).await?;
+            return Ok(path);
+        }
+        Err(fail(format!(
+            "volume {pv_name} is neither hostPath nor local, which this node agent cannot mount"
+        )))
     }
 
     /// The mounts of container `c` (whose environment is `env`, for
@@ -642,6 +746,17 @@ fn is_mount_point(path: &Path) -> bool {
 
 /// Creates an emptyDir (mode 0777, as the kubelet) and, for `medium:
 /// Memory`, mounts a tmpfs on it; returns whether it mounted one.
+/// Creates a local-path volume's directory, world-writable as k3s makes
+/// it (its contents belong to whatever user the pods run as).
+fn make_claim_dir(dir: &Path) -> Result<(), VolumeError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
+        .map_err(io("setting the mode of", dir))
+}
+
 fn make_empty_dir(dir: &Path, memory: bool, size: Option<i128>) -> Result<bool, VolumeError> {
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
@@ -897,6 +1012,103 @@ mod tests {
         vols.teardown().await;
         assert!(!tmp.path().join("pods/u-1").exists());
         assert!(host.is_dir(), "hostPath content survives teardown");
+    }
+
+    /// Serves one claim and one volume.
+    struct Claims {
+        pvc: Option<k8s_openapi::api::core::v1::PersistentVolumeClaim>,
+        pv: Option<k8s_openapi::api::core::v1::PersistentVolume>,
+    }
+
+    impl Objects for Claims {
+        async fn config_map(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<k8s_openapi::api::core::v1::ConfigMap>, kube::Error> {
+            Ok(None)
+        }
+        async fn secret(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<k8s_openapi::api::core::v1::Secret>, kube::Error> {
+            Ok(None)
+        }
+        async fn persistent_volume_claim(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<k8s_openapi::api::core::v1::PersistentVolumeClaim>, kube::Error>
+        {
+            Ok(self.pvc.clone())
+        }
+        async fn persistent_volume(
+            &self,
+            _: &str,
+        ) -> Result<Option<k8s_openapi::api::core::v1::PersistentVolume>, kube::Error> {
+            Ok(self.pv.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_wait_for_binding_then_mount_local_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = pod();
+        let spec = p.spec.as_mut().unwrap();
+        spec.volumes = Some(vec![
+            serde_json::from_value(
+                serde_json::json!({"name": "data", "persistentVolumeClaim": {"claimName": "data"}}),
+            )
+            .unwrap(),
+        ]);
+        spec.containers[0].volume_mounts = Some(vec![VolumeMount {
+            name: "data".into(),
+            mount_path: "/data".into(),
+            ..Default::default()
+        }]);
+        let pending: k8s_openapi::api::core::v1::PersistentVolumeClaim =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "data"},
+                "spec": {}, "status": {"phase": "Pending"}}))
+            .unwrap();
+        let mut claims = Claims {
+            pvc: Some(pending),
+            pv: None,
+        };
+        let mut vols = PodVolumes::new(tmp.path(), "uid1");
+        let i = info(&p);
+        let e = vols
+            .setup(&i, &mut Lookup::new(&claims, "ns1"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "MountVolume.SetUp failed for volume \"data\" : error processing PVC ns1/data: PVC is not bound"
+        );
+        claims.pvc = Some(
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "data"},
+                "spec": {"volumeName": "pvc-u1"}, "status": {"phase": "Bound"}}))
+            .unwrap(),
+        );
+        claims.pv = Some(
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "pvc-u1",
+                "annotations": {"pv.kubernetes.io/provisioned-by": "skiff.dev/local-path"}},
+                "spec": {"hostPath": {"path": "/var/lib/skiff/storage/pvc-u1_ns1_data"}}}))
+            .unwrap(),
+        );
+        vols.setup(&i, &mut Lookup::new(&claims, "ns1"))
+            .await
+            .unwrap();
+        let dir = tmp.path().join("storage/pvc-u1_ns1_data");
+        assert!(dir.is_dir());
+        let ms = vols.mounts(&spec_container(&p), &[]).unwrap();
+        assert_eq!(ms.len(), 1);
+        assert_eq!(ms[0].host_path, dir);
+        assert!(!ms[0].readonly);
+    }
+
+    fn spec_container(p: &Pod) -> Container {
+        p.spec.as_ref().unwrap().containers[0].clone()
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::status::{self, Slot, State, Terminated};
 use skiff_client::events::{Recorder, Type};
 
 use crate::env;
+use crate::probe::{self, Prober, Probes};
 use crate::volumes::{NodeFacts, PodVolumes};
 use crate::{Config, podip};
 
@@ -57,6 +58,8 @@ struct Run {
     started: Option<Instant>,
     /// Will not run again.
     done: bool,
+    /// The current run's probes; dropped (so stopped) with the run.
+    prober: Option<Prober>,
 }
 
 struct Worker {
@@ -72,6 +75,10 @@ struct Worker {
     exits: mpsc::UnboundedReceiver<(usize, String, ContainerStatus)>,
     written: Option<Value>,
     written_conditions: Vec<Value>,
+    /// Cloned into each run's [`Prober`].
+    probes_tx: mpsc::UnboundedSender<probe::Report>,
+    /// Probe results of the current runs.
+    probes: mpsc::UnboundedReceiver<probe::Report>,
     /// The pod's volumes under the agent's data directory.
     volumes: PodVolumes,
 }
@@ -83,6 +90,7 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
         return;
     };
     let (exits_tx, exits) = mpsc::unbounded_channel();
+    let (probes_tx, probes) = mpsc::unbounded_channel();
     let containers = pod
         .spec
         .as_ref()
@@ -105,6 +113,8 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
         exits,
         written: None,
         written_conditions: Vec::new(),
+        probes_tx,
+        probes,
         volumes,
     };
     let span = tracing::info_span!("pod", pod = %format!("{}/{}", w.ns(), w.pod.name_any()));
@@ -165,6 +175,7 @@ impl Worker {
                     }
                 }
                 Some((i, id, st)) = self.exits.recv() => self.on_exit(i, &id, st).await,
+                Some(report) = self.probes.recv() => self.on_probe(report).await,
                 _ = sleep_until(next) => {}
             }
         }
@@ -386,10 +397,11 @@ impl Worker {
                 return;
             }
         }
-        let config = match self
-            .container_config(&c, &image, self.slots[i].restart_count)
-            .await
-        {
+        // The restart count goes up once this run starts; its log file is
+        // already the next attempt's, so `kubectl logs --previous` finds
+        // the run before it alone.
+        let attempt = self.slots[i].restart_count + i32::from(self.slots[i].last_state.is_some());
+        let config = match self.container_config(&c, &image, attempt).await {
             Ok(cfg) => cfg,
             Err(message) => {
                 self.fail_start(i, "CreateContainerConfigError", message)
@@ -441,6 +453,7 @@ impl Worker {
         r.id = Some(id.clone());
         r.next_start = None;
         r.started = Some(Instant::now());
+        self.start_probes(i, &c, &runtime, &id);
         let tx = self.exits_tx.clone();
         tokio::spawn(async move {
             match runtime.wait_container(&id).await {
@@ -448,6 +461,95 @@ impl Worker {
                     let _ = tx.send((i, id, st));
                 }
                 Err(e) => tracing::warn!(container = %id, error = %e, "waiting for a container"),
+            }
+        });
+    }
+
+    /// Marks the run started and ready as far as it has no startup or
+    /// readiness probe, and starts its probes.
+    fn start_probes(&mut self, i: usize, c: &Container, runtime: &Arc<dyn Runtime>, id: &str) {
+        let probes = Probes::of(c);
+        let slot = &mut self.slots[i];
+        slot.started = probes.startup.is_none();
+        slot.ready = slot.started && probes.readiness.is_none();
+        self.runs[i].prober = (!probes.is_empty()).then(|| {
+            let target = probe::Target {
+                pod_ip: self.pod_ip,
+                runtime: Some(runtime.clone()),
+                container_id: id.to_owned(),
+                ports: c.ports.clone().unwrap_or_default(),
+            };
+            Prober::start(i, probes, target, self.probes_tx.clone())
+        });
+    }
+
+    /// A probe result of the current run: the kubelet's `Unhealthy` event
+    /// for a failed attempt; started/ready follow the thresholded result;
+    /// a failed startup or liveness probe kills the container, and its
+    /// exit restarts it per `restartPolicy`.
+    async fn on_probe(&mut self, report: probe::Report) {
+        let i = report.index;
+        if self.runs.get(i).and_then(|r| r.id.as_deref()) != Some(report.container_id.as_str()) {
+            return;
+        }
+        let name = self.slots[i].name.clone();
+        let kind = report.kind;
+        if let Some(f) = &report.failure {
+            let message = format!("{} probe failed: {f}", kind.title());
+            self.event(Some(&name), Type::Warning, "Unhealthy", &message)
+                .await;
+        }
+        let c = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.get(i))
+            .cloned()
+            .unwrap_or_default();
+        match (kind, report.changed) {
+            (probe::Kind::Startup, Some(true)) => {
+                self.slots[i].started = true;
+                self.slots[i].ready = c.readiness_probe.is_none();
+            }
+            (probe::Kind::Readiness, Some(ok)) => self.slots[i].ready = ok,
+            (probe::Kind::Startup | probe::Kind::Liveness, Some(false)) => {
+                let probe = match kind {
+                    probe::Kind::Startup => c.startup_probe.as_ref(),
+                    _ => c.liveness_probe.as_ref(),
+                };
+                let grace = probe
+                    .and_then(|p| p.termination_grace_period_seconds)
+                    .or_else(|| {
+                        self.pod
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.termination_grace_period_seconds)
+                    })
+                    .unwrap_or(30);
+                self.kill_unhealthy(i, kind, Duration::from_secs(grace.max(0) as u64))
+                    .await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Stops the current run of container `i` after a failed probe; the
+    /// stop runs apart so the worker keeps writing status meanwhile.
+    async fn kill_unhealthy(&mut self, i: usize, kind: probe::Kind, grace: Duration) {
+        let (Some(rt), Some(id)) = (self.runtime.clone(), self.runs[i].id.clone()) else {
+            return;
+        };
+        self.runs[i].prober = None;
+        let name = self.slots[i].name.clone();
+        let message = format!(
+            "Container {name} failed {} probe, will be restarted",
+            kind.title().to_lowercase()
+        );
+        self.event(Some(&name), Type::Normal, "Killing", &message)
+            .await;
+        tokio::spawn(async move {
+            if let Err(e) = rt.stop_container(&id, grace).await {
+                tracing::warn!(container = %id, error = %e, "killing an unhealthy container");
             }
         });
     }
@@ -667,6 +769,7 @@ impl Worker {
         };
         let r = &mut self.runs[i];
         r.id = None;
+        r.prober = None;
         let old = r.previous.replace(id.to_owned());
         if r.started.is_some_and(|s| s.elapsed() >= BACKOFF_RESET) {
             r.backoff = Duration::ZERO;
@@ -795,6 +898,10 @@ impl Worker {
                 .unwrap_or(30)
                 .max(0) as u64,
         );
+        for r in &mut self.runs {
+            // A probe must not restart what is being stopped.
+            r.prober = None;
+        }
         if let Some(rt) = self.runtime.clone() {
             let mut stops = Vec::new();
             for (i, r) in self.runs.iter().enumerate() {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
+    Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
 };
 
 use crate::resources::{Amounts, node_allocatable};
@@ -25,7 +25,16 @@ pub struct PodInfo {
     pub extra_selector: BTreeMap<String, String>,
     /// Tolerations added by the RuntimeClass's `scheduling`.
     pub extra_tolerations: Vec<Toleration>,
+    /// The required node affinity of each PersistentVolume the pod's
+    /// claims are bound to (the VolumeBinding plugin's filter).
+    pub volume_affinity: Vec<NodeSelector>,
+    /// Claims of the pod that wait for their first consumer: the chosen
+    /// node is written onto them before binding.
+    pub delayed_claims: Vec<String>,
 }
+
+/// The VolumeBinding plugin's reason for a node its volumes cannot reach.
+pub const VOLUME_AFFINITY: &str = "node(s) had volume node affinity conflict";
 
 /// The RuntimeClass handlers a node serves, from `status.runtimeHandlers`
 /// (the Kubernetes 1.30+ field the node agent fills in).
@@ -172,6 +181,14 @@ pub fn filter(pod: &Pod, info: &PodInfo, node: &Node, used: &Amounts) -> Vec<Str
     if !affinity_matches(pod, info, node) {
         reasons.push(NODE_AFFINITY.to_owned());
     }
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    if !info.volume_affinity.iter().all(|sel| {
+        sel.node_selector_terms
+            .iter()
+            .any(|t| term_matches(t, node, &labels))
+    }) {
+        reasons.push(VOLUME_AFFINITY.to_owned());
+    }
     if let Some(t) = effective_taints(node).iter().find(|taint| {
         matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute")
             && !tolerations.iter().any(|t| tolerates(t, taint))
@@ -301,6 +318,24 @@ mod tests {
         assert!(fits(&term("In", json!(["linux"]))));
         assert!(!fits(&term("NotIn", json!(["linux"]))));
         assert!(!fits(&term("DoesNotExist", json!([]))));
+    }
+
+    #[test]
+    fn volume_node_affinity() {
+        let p = pod(json!({"containers": [{"name": "c"}]}));
+        let mut i = info(&p, None);
+        i.volume_affinity = vec![
+            serde_json::from_value(json!({"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n2"]}]}]}))
+            .expect("selector"),
+        ];
+        let here = node(json!({"metadata": {"labels": {"kubernetes.io/hostname": "n1"}}}));
+        let there = node(json!({"metadata": {"labels": {"kubernetes.io/hostname": "n2"}}}));
+        assert_eq!(
+            filter(&p, &i, &here, &Amounts::default()),
+            [VOLUME_AFFINITY]
+        );
+        assert!(filter(&p, &i, &there, &Amounts::default()).is_empty());
     }
 
     #[test]

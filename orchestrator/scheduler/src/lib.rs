@@ -34,8 +34,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{
+    Binding, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
+};
 use k8s_openapi::api::node::v1::RuntimeClass;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -46,6 +49,10 @@ use tokio::sync::Notify;
 
 use crate::filter::PodInfo;
 use crate::resources::{Amounts, pod_requests};
+
+/// Set on a `WaitForFirstConsumer` claim when its first pod is bound: the
+/// node the provisioner must create the volume for.
+pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 
 /// The scheduler name pods ask for by default.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
@@ -210,6 +217,7 @@ impl Scheduler {
             requests: pod_requests(pod),
             ..PodInfo::default()
         };
+        self.volume_info(pod, &mut info).await?;
         let Some(rc) = pod
             .spec
             .as_ref()
@@ -251,6 +259,79 @@ impl Scheduler {
             }
         }
         Ok(info)
+    }
+
+    /// The VolumeBinding plugin's view of the pod's claims: the node
+    /// affinity of bound volumes, and which claims wait for a node.
+    async fn volume_info(&self, pod: &Pod, info: &mut PodInfo) -> Result<(), String> {
+        let ns = pod.namespace().unwrap_or_else(|| "default".into());
+        let claims = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.volumes.iter().flatten())
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| c.claim_name.clone());
+        let pvcs = Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), &ns);
+        for name in claims {
+            let pvc = match pvcs.get_opt(&name).await {
+                Ok(Some(p)) => p,
+                Ok(None) => return Err(format!("persistentvolumeclaim \"{name}\" not found")),
+                Err(e) => return Err(format!("reading persistentvolumeclaim \"{name}\": {e}")),
+            };
+            if pvc.metadata.deletion_timestamp.is_some() {
+                return Err(format!("persistentvolumeclaim \"{name}\" is being deleted"));
+            }
+            let spec = pvc.spec.clone().unwrap_or_default();
+            if let Some(pv) = spec.volume_name.as_deref().filter(|v| !v.is_empty()) {
+                let api = Api::<PersistentVolume>::all(self.client.clone());
+                match api.get_opt(pv).await {
+                    Ok(Some(pv)) => info.volume_affinity.extend(
+                        pv.spec
+                            .and_then(|s| s.node_affinity)
+                            .and_then(|a| a.required),
+                    ),
+                    Ok(None) => return Err(format!("persistentvolume \"{pv}\" not found")),
+                    Err(e) => return Err(format!("reading persistentvolume \"{pv}\": {e}")),
+                }
+                continue;
+            }
+            let class = spec.storage_class_name.unwrap_or_default();
+            let delayed = !class.is_empty()
+                && Api::<StorageClass>::all(self.client.clone())
+                    .get_opt(&class)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|c| c.volume_binding_mode)
+                    .as_deref()
+                    == Some("WaitForFirstConsumer");
+            if !delayed {
+                return Err("pod has unbound immediate PersistentVolumeClaims".into());
+            }
+            info.delayed_claims.push(name);
+        }
+        Ok(())
+    }
+
+    /// The VolumeBinding plugin's PreBind: tells the provisioner of each
+    /// delayed claim the node its first pod goes to.
+    async fn select_node_for_claims(
+        &self,
+        ns: &str,
+        claims: &[String],
+        node: &str,
+    ) -> Result<(), Error> {
+        let pvcs = Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns);
+        for name in claims {
+            let patch = json!({"metadata": {"annotations": {SELECTED_NODE: node}}});
+            pvcs.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|source| Error::Api {
+                    action: format!("selecting node {node} for claim {ns}/{name}"),
+                    source,
+                })?;
+        }
+        Ok(())
     }
 
     async fn schedule_one(
@@ -304,6 +385,8 @@ impl Scheduler {
                 ..Default::default()
             },
         };
+        self.select_node_for_claims(&ns, &info.delayed_claims, &node_name)
+            .await?;
         let api = Api::<Pod>::namespaced(self.client.clone(), &ns);
         // Stamped before the binding, so the Scheduled event sorts before
         // the node agent's events about the pod it is about to see.

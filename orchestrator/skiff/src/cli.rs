@@ -19,11 +19,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the API server (the control plane's only stateful component).
     Server(ServerArgs),
-    /// Run a whole cluster in one process: API server, scheduler and node
-    /// agent, each an API client with its own identity.
+    /// Run a whole cluster in one process: API server, scheduler,
+    /// controller manager and node agent, each an API client with its own
+    /// identity.
     Up(UpArgs),
     /// Run a node agent that joins a cluster's API server over HTTPS.
     Agent(AgentArgs),
+    /// Run the scheduler against a cluster's API server over HTTPS.
+    Scheduler(SchedulerArgs),
+    /// Run the controller manager against a cluster's API server over HTTPS.
+    ControllerManager(ControllerManagerArgs),
     /// Run the real kubectl against this machine's cluster (as `k3s kubectl`).
     #[command(disable_help_flag = true)]
     Kubectl(KubectlArgs),
@@ -84,6 +89,10 @@ pub struct NetworkArgs {
     /// a single node gets).
     #[arg(long)]
     pub pod_cidr: Option<skiff_node::network::Ipv4Cidr>,
+    /// Port of the node agent's HTTPS API (logs, exec) on the node's
+    /// address, as the kubelet's 10250; 0 picks a free one.
+    #[arg(long, default_value_t = skiff_node::server::DEFAULT_PORT)]
+    pub kubelet_port: u16,
 }
 
 impl NetworkArgs {
@@ -102,19 +111,10 @@ impl NetworkArgs {
 /// `skiff agent`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// The API server's URL, e.g. https://10.0.0.1:6443.
-    #[arg(long, env = "SKIFF_SERVER")]
-    pub server: String,
-    /// This node's bearer token (a `tokens.csv` line on the server naming
-    /// `system:node:<name>` in group `system:nodes`).
-    #[arg(long, env = "SKIFF_TOKEN", hide_env_values = true)]
-    pub token: String,
-    /// CA certificate that signed the server's certificate.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify the server's certificate (testing only).
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
+    /// Where the API server is and who this node is (a `tokens.csv` line
+    /// on the server naming `system:node:<name>` in group `system:nodes`).
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Data directory; agent state goes under `agent/`.
     #[arg(long, env = "SKIFF_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -130,6 +130,45 @@ pub struct AgentArgs {
     /// The pod network.
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+/// How a component reaches a separate API server over HTTPS.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The API server's URL, e.g. https://10.0.0.1:6443.
+    #[arg(long, env = "SKIFF_SERVER")]
+    pub server: String,
+    /// This component's bearer token (a line of the server's `tokens.csv`).
+    #[arg(long, env = "SKIFF_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// CA certificate that signed the server's certificate.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server's certificate (testing only).
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// `skiff scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Where the API server is and who the scheduler is
+    /// (`system:kube-scheduler`).
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `skiff controller-manager`.
+#[derive(Debug, Args)]
+pub struct ControllerManagerArgs {
+    /// Where the API server is and who the manager is
+    /// (`system:kube-controller-manager`).
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The cluster CA to publish as `kube-root-ca.crt` in every namespace
+    /// (default: the --ca-file).
+    #[arg(long)]
+    pub root_ca_file: Option<PathBuf>,
 }
 
 /// `skiff kubectl ARGS…`.

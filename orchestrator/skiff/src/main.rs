@@ -19,6 +19,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Server(a) => cmd::server::run(a),
         cli::Command::Up(a) => cmd::up::run(a),
         cli::Command::Agent(a) => cmd::agent::run(a),
+        cli::Command::Scheduler(a) => cmd::component::scheduler(a),
+        cli::Command::ControllerManager(a) => cmd::component::controller_manager(a),
         cli::Command::Kubectl(a) => cmd::kubectl::run(a),
         cli::Command::Run(a) => cmd::run::run(*a),
     };

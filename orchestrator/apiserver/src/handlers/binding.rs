@@ -1,9 +1,9 @@
-//! `pods/binding` (the scheduler's write) and `pods/log`.
+//! `pods/binding`: the scheduler's write.
 
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
-use skiff_api::status::{ApiError, Reason};
+use skiff_api::status::ApiError;
 use skiff_store::Store;
 
 use super::update::{Part, write};
@@ -62,28 +62,5 @@ pub async fn bind<S: Store>(api: &super::Api<S>, ctx: &Ctx) -> Result<Response, 
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
-}
-
-/// GET pods/NAME/log: logs live on the node; until node agents connect,
-/// the answer says so plainly.
-pub async fn log<S: Store>(api: &super::Api<S>, ctx: &Ctx) -> Result<Response, ApiError> {
-    let (pod, _) = api.read(&ctx.res, ctx.ns(), ctx.name()).await?;
-    let node = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if node.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "pod {} does not have a host assigned",
-            ctx.name()
-        )));
-    }
-    Err(ApiError::new(
-        Reason::ServiceUnavailable,
-        format!(
-            "logs of pod {} are served by the node agent on {node}, which this server cannot reach yet",
-            ctx.name()
-        ),
     ))
 }

@@ -1,4 +1,5 @@
-//! `delete`, `deletecollection` and `pods/eviction`.
+//! `delete` and `deletecollection` (`pods/eviction` ends here too, see
+//! [`super::eviction`]).
 //!
 //! An object with finalizers is not removed: it gets a deletionTimestamp and
 //! waits for its finalizers to go (the last update removes it, see
@@ -18,11 +19,11 @@ use crate::{body, kinds, objects};
 
 /// DeleteOptions from the body and query.
 #[derive(Debug, Default)]
-struct Options {
-    grace: Option<i64>,
-    uid: Option<String>,
-    resource_version: Option<String>,
-    propagation: Option<String>,
+pub(super) struct Options {
+    pub(super) grace: Option<i64>,
+    pub(super) uid: Option<String>,
+    pub(super) resource_version: Option<String>,
+    pub(super) propagation: Option<String>,
 }
 
 fn options(ctx: &Ctx) -> Result<Options, ApiError> {
@@ -70,23 +71,6 @@ pub async fn delete<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiEr
     Ok(json_response(StatusCode::OK, &obj))
 }
 
-/// POST pods/NAME/eviction. PodDisruptionBudgets are enforced once their
-/// controller exists; until then an eviction is a graceful delete.
-pub async fn evict<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiError> {
-    let eviction = body::object(&ctx.headers, &ctx.body)?;
-    let opts = Options {
-        grace: eviction
-            .pointer("/deleteOptions/gracePeriodSeconds")
-            .and_then(Value::as_i64),
-        ..Options::default()
-    };
-    delete_one(api, ctx, ctx.name(), &opts).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
-}
-
 /// DELETE of a collection: each selected object as if deleted one by one.
 pub async fn delete_collection<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiError> {
     let opts = options(ctx)?;
@@ -121,7 +105,7 @@ pub async fn delete_collection<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Resp
     ))
 }
 
-async fn delete_one<S: Store>(
+pub(super) async fn delete_one<S: Store>(
     api: &Api<S>,
     ctx: &Ctx,
     name: &str,

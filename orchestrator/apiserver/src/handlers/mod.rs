@@ -7,10 +7,13 @@
 mod binding;
 pub(crate) mod create;
 mod delete;
+mod eviction;
 mod get;
 mod list;
+pub mod node_proxy;
 mod patch;
 mod scale;
+mod tokenreview;
 mod update;
 mod watch;
 
@@ -139,6 +142,14 @@ async fn route_and_run<S: Store>(
     user: User,
 ) -> Result<Response, ApiError> {
     let target = route::parse(uri.path()).ok_or_else(ApiError::no_route)?;
+    if target.group == "authentication.k8s.io"
+        && target.version == "v1"
+        && target.resource == "tokenreviews"
+        && target.name.is_none()
+        && *method == Method::POST
+    {
+        return tokenreview::create(&api.auth, &user, &body);
+    }
     let res = api
         .registry()
         .get(&target.group, &target.version, &target.resource)
@@ -184,16 +195,14 @@ async fn route_and_run<S: Store>(
         (Verb::Update, Some(Sub::Scale(p))) => scale::update(api, &ctx, &p, false).await,
         (Verb::Patch, Some(Sub::Scale(p))) => scale::update(api, &ctx, &p, true).await,
         (Verb::Create, Some(Sub::Binding)) => binding::bind(api, &ctx).await,
-        (Verb::Create, Some(Sub::Eviction)) => delete::evict(api, &ctx).await,
-        (Verb::Get, Some(Sub::Log)) => binding::log(api, &ctx).await,
-        (Verb::Get | Verb::Create, Some(Sub::Exec | Sub::Attach | Sub::PortForward)) => {
-            Err(ApiError::new(
-                skiff_api::status::Reason::ServiceUnavailable,
-                format!(
-                    "{} is served by the node agent, which this server has no connection to yet",
-                    ctx.target.subresource.as_deref().unwrap_or("")
-                ),
-            ))
+        (Verb::Create, Some(Sub::Eviction)) => eviction::evict(api, &ctx).await,
+        // The listener hands these to `node_proxy` before reading the body;
+        // only a caller that bypasses it (no connection to upgrade) lands here.
+        (Verb::Get | Verb::Create, Some(Sub::Log | Sub::Exec | Sub::Attach | Sub::PortForward)) => {
+            Err(ApiError::bad_request(format!(
+                "pods/{} is proxied to the node agent and needs the HTTPS listener",
+                ctx.target.subresource.as_deref().unwrap_or("")
+            )))
         }
         (v, _) => Err(ApiError::method_not_allowed(
             v.as_str(),

@@ -205,3 +205,97 @@ pub async fn finish_pod(
     .await?;
     Ok(())
 }
+
+/// Registers a Node by hand (no node agent runs in controller tests):
+/// `Ready`, with `labels` and `taints` (JSON `spec.taints` entries).
+pub async fn register_node(
+    client: &kube::Client,
+    name: &str,
+    labels: serde_json::Value,
+    taints: serde_json::Value,
+) -> anyhow::Result<k8s_openapi::api::core::v1::Node> {
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    let node: k8s_openapi::api::core::v1::Node = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"taints": taints},
+    }))?;
+    let created = nodes.create(&Default::default(), &node).await?;
+    let now = jiff::Timestamp::now().to_string();
+    let status = serde_json::json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "lastHeartbeatTime": now, "lastTransitionTime": now}],
+        "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+        "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+    }});
+    nodes
+        .patch_status(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&status),
+        )
+        .await?;
+    Ok(created)
+}
+
+/// Stands in for the scheduler for daemon pods: binds each unbound pod of
+/// `ns` whose required node affinity names one node (`matchFields`
+/// `metadata.name In [node]`) to that node; aborted when dropped.
+pub fn fake_binder(client: kube::Client, ns: &str) -> FakeKubelet {
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, ns);
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok(list) = api.list(&Default::default()).await {
+                for p in list.items {
+                    let bound = p
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.node_name.as_deref())
+                        .is_some_and(|n| !n.is_empty());
+                    if bound || p.metadata.deletion_timestamp.is_some() {
+                        continue;
+                    }
+                    let Some(node) = skiff_controllers::daemonset::nodes::target_node(&p) else {
+                        continue;
+                    };
+                    let name = p.metadata.name.clone().unwrap_or_default();
+                    let binding = serde_json::json!({"apiVersion": "v1", "kind": "Binding",
+                        "metadata": {"name": name}, "target": {"kind": "Node", "name": node}});
+                    let _ = api
+                        .create_subresource::<_, serde_json::Value>(
+                            "binding",
+                            &name,
+                            &Default::default(),
+                            &binding,
+                        )
+                        .await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    FakeKubelet { task }
+}
+
+/// Plays the kubelet's last step for pods of `ns` being deleted: once
+/// stopped, a kubelet deletes them with grace 0; aborted when dropped.
+pub fn fake_reaper(client: kube::Client, ns: &str) -> FakeKubelet {
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, ns);
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok(list) = api.list(&Default::default()).await {
+                for p in list.items {
+                    if p.metadata.deletion_timestamp.is_some() {
+                        let name = p.metadata.name.clone().unwrap_or_default();
+                        let _ = api
+                            .delete(&name, &kube::api::DeleteParams::default().grace_period(0))
+                            .await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    FakeKubelet { task }
+}

@@ -22,20 +22,29 @@ const TTL: Duration = Duration::from_secs(60);
 /// must not grow memory).
 const MAX_ENTRIES: usize = 1024;
 
-/// Recent review answers: token → (allowed, when).
+/// A review's answer: allowed, or the refusal.
+type Verdict = Result<(), String>;
+
+/// Recent review answers: token → (verdict, when).
 #[derive(Default)]
-pub struct Cache(Mutex<HashMap<String, (Result<(), String>, Instant)>>);
+pub struct Cache(Mutex<HashMap<String, (Verdict, Instant)>>);
 
 impl Cache {
-    fn get(&self, token: &str) -> Option<Result<(), String>> {
-        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn get(&self, token: &str) -> Option<Verdict> {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(token)
             .filter(|(_, at)| at.elapsed() < TTL)
             .map(|(r, _)| r.clone())
     }
 
-    fn put(&self, token: &str, r: Result<(), String>) {
-        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn put(&self, token: &str, r: Verdict) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= MAX_ENTRIES {
             map.clear();
         }
@@ -56,7 +65,9 @@ pub fn allowed(review: &Value) -> Result<(), String> {
     if masters || name == APISERVER_USER {
         Ok(())
     } else {
-        Err(format!("Forbidden (user={name}, verb=get, resource=nodes, subresource=proxy)"))
+        Err(format!(
+            "Forbidden (user={name}, verb=get, resource=nodes, subresource=proxy)"
+        ))
     }
 }
 
@@ -66,7 +77,10 @@ pub async fn check(node: &Node, headers: &HeaderMap) -> Result<(), Response<Body
     let token = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(unauthorized)?;
@@ -114,13 +128,14 @@ mod tests {
 
     #[test]
     fn only_masters_and_the_apiserver_pass() {
-        let r = |name: &str, groups: &[&str], ok: bool| {
-            json!({"status": {"authenticated": ok, "user": {"username": name, "groups": groups}}})
-        };
+        let r = |name: &str, groups: &[&str], ok: bool| json!({"status": {"authenticated": ok, "user": {"username": name, "groups": groups}}});
         assert!(allowed(&r("admin", &["system:masters"], true)).is_ok());
         assert!(allowed(&r(APISERVER_USER, &[], true)).is_ok());
         assert!(allowed(&r("bob", &["dev"], true)).is_err_and(|m| m.starts_with("Forbidden")));
-        assert_eq!(allowed(&r("admin", &["system:masters"], false)), Err("Unauthorized".into()));
+        assert_eq!(
+            allowed(&r("admin", &["system:masters"], false)),
+            Err("Unauthorized".into())
+        );
         let c = Cache::default();
         c.put("t", Ok(()));
         assert_eq!(c.get("t"), Some(Ok(())));

@@ -5,7 +5,9 @@
 //! (which is how kubectl learns the exit code).
 //!
 //! With `tty=true` the command gets a pseudo-terminal (stdout and stderr
-//! both go to it); resize messages are read and ignored for now.
+//! both go to it) that follows the client's resize messages. The command
+//! does not get it as its controlling terminal (that needs `setsid` in the
+//! child), so shells run without job control.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -43,7 +45,10 @@ pub struct ExecRequest {
 impl ExecRequest {
     /// Reads `command` (repeated), `stdin` and `tty` from a query.
     pub fn from_query(q: &[(String, String)]) -> Self {
-        let flag = |k: &str| q.iter().any(|(n, v)| n == k && matches!(v.as_str(), "1" | "true"));
+        let flag = |k: &str| {
+            q.iter()
+                .any(|(n, v)| n == k && matches!(v.as_str(), "1" | "true"))
+        };
         ExecRequest {
             command: q
                 .iter()
@@ -74,7 +79,9 @@ pub fn upgrade(
         .get(http::header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
         .and_then(channel::negotiate);
-    let key = h.get(http::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec());
+    let key = h
+        .get(http::header::SEC_WEBSOCKET_KEY)
+        .map(|k| k.as_bytes().to_vec());
     let (Some(proto), Some(key), true) = (proto, key, websocket) else {
         return status(
             StatusCode::BAD_REQUEST,
@@ -83,7 +90,11 @@ pub fn upgrade(
         );
     };
     if exec.command.is_empty() {
-        return status(StatusCode::BAD_REQUEST, "BadRequest", "you must specify at least one command for the container");
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "you must specify at least one command for the container",
+        );
     }
     let v5 = proto.starts_with("v5");
     let on_upgrade = hyper::upgrade::on(req);
@@ -105,9 +116,15 @@ pub fn upgrade(
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
     let hs = r.headers_mut();
-    hs.insert(http::header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    hs.insert(
+        http::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
     hs.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
-    hs.insert(http::header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(proto));
+    hs.insert(
+        http::header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(proto),
+    );
     if let Ok(v) = HeaderValue::from_str(&accept) {
         hs.insert(http::header::SEC_WEBSOCKET_ACCEPT, v);
     }
@@ -158,11 +175,14 @@ struct Started {
     child: tokio::process::Child,
     stdin: Option<Writer>,
     outputs: Vec<(u8, Reader)>,
+    /// The terminal's controlling side, for resizes.
+    terminal: Option<std::fs::File>,
 }
 
 fn spawn(mut cmd: std::process::Command, exec: &ExecRequest) -> Result<Started, String> {
     if exec.tty {
-        let pty = nix::pty::openpty(None, None).map_err(|e| format!("allocating a terminal: {e}"))?;
+        let pty =
+            nix::pty::openpty(None, None).map_err(|e| format!("allocating a terminal: {e}"))?;
         let slave = std::fs::File::from(pty.slave);
         let dup = |f: &std::fs::File| f.try_clone().map_err(|e| format!("terminal: {e}"));
         cmd.stdin(Stdio::from(dup(&slave)?))
@@ -174,6 +194,7 @@ fn spawn(mut cmd: std::process::Command, exec: &ExecRequest) -> Result<Started, 
             .map_err(|e| format!("starting the exec process: {e}"))?;
         let master = std::fs::File::from(pty.master);
         let writer = dup(&master)?;
+        let terminal = Some(dup(&master)?);
         let stdin: Option<Writer> = exec
             .stdin
             .then(|| Box::new(tokio::fs::File::from_std(writer)) as Writer);
@@ -181,11 +202,16 @@ fn spawn(mut cmd: std::process::Command, exec: &ExecRequest) -> Result<Started, 
             child,
             stdin,
             outputs: vec![(channel::STDOUT, Box::new(tokio::fs::File::from_std(master)))],
+            terminal,
         })
     } else {
-        cmd.stdin(if exec.stdin { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(if exec.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = tokio::process::Command::from(cmd)
             .kill_on_drop(true)
             .spawn()
@@ -202,6 +228,7 @@ fn spawn(mut cmd: std::process::Command, exec: &ExecRequest) -> Result<Started, 
             child,
             stdin,
             outputs,
+            terminal: None,
         })
     }
 }
@@ -246,7 +273,7 @@ async fn run<S>(
         Err(m) => {
             let msg = channel::encode(channel::ERROR, &to_bytes(&channel::failure(&m)));
             let _ = sink.send(Message::binary(msg)).await;
-            let _ = sink.close().await;
+            close(&mut sink).await;
             return;
         }
     };
@@ -289,6 +316,11 @@ async fn run<S>(
                         }
                     }
                     Some(Frame::Close(channel::STDIN)) if v5 => stdin = None,
+                    Some(Frame::Data(channel::RESIZE, size)) => {
+                        if let Some(t) = &started.terminal {
+                            resize(t, size);
+                        }
+                    }
                     _ => {}
                 },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
@@ -313,8 +345,44 @@ async fn run<S>(
     }
     let st = channel::exit_status(&exec.command, code);
     let _ = sink
-        .send(Message::binary(channel::encode(channel::ERROR, &to_bytes(&st))))
+        .send(Message::binary(channel::encode(
+            channel::ERROR,
+            &to_bytes(&st),
+        )))
         .await;
+    close(&mut sink).await;
+}
+
+/// Applies a resize message to the terminal; a malformed one is ignored
+/// (the session goes on at the old size).
+fn resize(terminal: &std::fs::File, msg: &[u8]) {
+    let Ok(size) = serde_json::from_slice::<channel::TermSize>(msg) else {
+        return;
+    };
+    let ws = rustix::termios::Winsize {
+        ws_row: size.height,
+        ws_col: size.width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    if let Err(e) = rustix::termios::tcsetwinsize(terminal, ws) {
+        tracing::debug!(error = %e, "terminal resize failed");
+    }
+}
+
+/// Ends the session with a normal closure: client-go treats a close
+/// without a status code (1005) as an error on every open stream.
+async fn close<K>(sink: &mut K)
+where
+    K: futures::Sink<Message> + Unpin,
+{
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
     let _ = sink.close().await;
 }
 
@@ -327,7 +395,9 @@ mod tests {
 
     #[test]
     fn exec_query() {
-        let q = query_pairs(Some("command=sh&command=-c&command=exit+3&stdin=true&stdout=true&tty=false"));
+        let q = query_pairs(Some(
+            "command=sh&command=-c&command=exit+3&stdin=true&stdout=true&tty=false",
+        ));
         let e = ExecRequest::from_query(&q);
         assert_eq!(e.command, ["sh", "-c", "exit 3"]);
         assert!(e.stdin && !e.tty);

@@ -195,7 +195,10 @@ pub fn tail<'a>(lines: &[&'a str], n: Option<usize>) -> Vec<&'a str> {
 /// agent's pod log directory `<data>/pods/<ns>_<pod>_<uid>/<container>/<n>.log`.
 ///
 /// Without a pod uid the newest directory of that pod name is taken: a
-/// recreated pod of the same name has a new uid.
+/// recreated pod of the same name has a new uid. Attempt `n` is the run
+/// after `n` restarts; with `restarts` (the pod status' `restartCount`)
+/// the previous attempt is `restarts - 1` even before the next run has
+/// written its first line, else it is the second newest file.
 pub fn find_log(
     data_dir: &Path,
     ns: &str,
@@ -203,6 +206,7 @@ pub fn find_log(
     uid: Option<&str>,
     container: &str,
     previous: bool,
+    restarts: Option<u64>,
 ) -> Result<PathBuf, LogError> {
     let pods = data_dir.join("pods");
     let prefix = format!("{ns}_{pod}_");
@@ -241,7 +245,12 @@ pub fn find_log(
         .collect();
     attempts.sort_unstable();
     let pick = if previous {
-        attempts.iter().rev().nth(1)
+        match restarts {
+            Some(r) => r
+                .checked_sub(1)
+                .and_then(|p| attempts.iter().find(|a| **a == p)),
+            None => attempts.iter().rev().nth(1),
+        }
     } else {
         attempts.last()
     };
@@ -275,10 +284,12 @@ pub async fn writer_running(runtimes: &[Arc<dyn Runtime>], path: &Path) -> bool 
 }
 
 async fn read(path: &Path) -> Result<Vec<u8>, LogError> {
-    tokio::fs::read(path).await.map_err(|source| LogError::Read {
-        path: path.to_owned(),
-        source,
-    })
+    tokio::fs::read(path)
+        .await
+        .map_err(|source| LogError::Read {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Splits `buf` into its complete lines and the length they cover.
@@ -421,7 +432,10 @@ mod tests {
         assert!(o.follow && !o.previous);
         assert_eq!(o.tail_lines, Some(3));
         assert_eq!(o.limit_bytes, Some(9));
-        assert_eq!(o.since.map(|t| t.to_string()).as_deref(), Some("2026-11-24T10:00:05Z"));
+        assert_eq!(
+            o.since.map(|t| t.to_string()).as_deref(),
+            Some("2026-11-24T10:00:05Z")
+        );
         for bad in [
             q(&[("tailLines", "x")]),
             q(&[("limitBytes", "0")]),
@@ -443,11 +457,15 @@ mod tests {
         for n in [0, 1, 10] {
             std::fs::write(c.join(format!("{n}.log")), "").ok();
         }
-        let f = |uid, prev| find_log(dir.path(), "default", "p", uid, "main", prev);
+        let f = |uid, prev| find_log(dir.path(), "default", "p", uid, "main", prev, None);
         assert_eq!(f(Some("u1"), false).ok(), Some(c.join("10.log")));
         assert_eq!(f(None, true).ok(), Some(c.join("1.log")));
         assert!(matches!(f(Some("u2"), false), Err(LogError::BadRequest(_))));
-        assert!(find_log(dir.path(), "default", "q", None, "main", false).is_err());
+        assert!(find_log(dir.path(), "default", "q", None, "main", false, None).is_err());
+        // Restarted 11 times, the 11th run not yet started: 10 is previous.
+        let r = |n| find_log(dir.path(), "default", "p", None, "main", true, Some(n));
+        assert_eq!(r(11).ok(), Some(c.join("10.log")));
+        assert!(r(0).is_err());
         std::fs::remove_file(c.join("0.log")).ok();
         std::fs::remove_file(c.join("1.log")).ok();
         assert!(f(None, true).is_err());

@@ -4,6 +4,8 @@
 //! - `GET /containerLogs/{ns}/{pod}/{container}` ([`logs`]),
 //! - `GET|POST /exec/{ns}/{pod}/{container}` over WebSocket with the
 //!   channel protocol `v5.channel.k8s.io`/`v4.channel.k8s.io` ([`exec`]),
+//! - `GET|POST /portForward/{ns}/{pod}`: SPDY tunnelled in a WebSocket
+//!   ([`portforward`]),
 //! - `GET /healthz`.
 //!
 //! Callers authenticate with a bearer token the agent checks by creating a
@@ -17,6 +19,8 @@ pub mod auth;
 pub mod channel;
 pub mod exec;
 pub mod logs;
+pub mod portforward;
+pub mod spdy;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -191,11 +195,7 @@ fn decode(s: &str) -> String {
 
 async fn handle(node: Arc<Node>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
-    let parts: Vec<String> = path
-        .trim_matches('/')
-        .split('/')
-        .map(decode)
-        .collect();
+    let parts: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
     if parts == ["healthz"] {
         return Response::new(full("ok"));
     }
@@ -213,12 +213,15 @@ async fn handle(node: Arc<Node>, req: Request<Incoming>) -> Response<Body> {
             let (ns, pod, container) = (ns.to_string(), pod.to_string(), container.to_string());
             exec::upgrade(node.clone(), req, ns, pod, container)
         }
-        ("GET" | "POST", ["portForward", ..]) => status(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "port-forward is not implemented by the Skiff node agent yet",
+        ("GET" | "POST", ["portForward", ns, pod]) => {
+            let (ns, pod) = (ns.to_string(), pod.to_string());
+            portforward::upgrade(node.clone(), req, ns, pod)
+        }
+        _ => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("no handler for {path}"),
         ),
-        _ => status(StatusCode::NOT_FOUND, "NotFound", &format!("no handler for {path}")),
     }
 }
 
@@ -233,7 +236,20 @@ async fn container_logs(
     let answer = async {
         let opts = logs::LogOptions::from_query(&q, jiff::Timestamp::now())?;
         let uid = q.get("podUID").map(String::as_str);
-        let path = logs::find_log(&node.data_dir, ns, pod, uid, container, opts.previous)?;
+        let restarts = if opts.previous {
+            restart_count(&node.client, ns, pod, container).await
+        } else {
+            None
+        };
+        let path = logs::find_log(
+            &node.data_dir,
+            ns,
+            pod,
+            uid,
+            container,
+            opts.previous,
+            restarts,
+        )?;
         // Read before answering, so a missing file is an error status
         // rather than an empty 200.
         tokio::fs::metadata(&path)
@@ -280,6 +296,19 @@ async fn container_logs(
     r
 }
 
+/// The container's `restartCount` as the pod status reports it (what the
+/// user sees when asking for the previous run's log).
+async fn restart_count(client: &kube::Client, ns: &str, pod: &str, container: &str) -> Option<u64> {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), ns);
+    let p = pods.get_opt(pod).await.ok().flatten()?;
+    p.status?
+        .container_statuses?
+        .iter()
+        .find(|c| c.name == container)
+        .and_then(|c| u64::try_from(c.restart_count).ok())
+}
+
 /// An error with its causes, for a message.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -303,7 +332,9 @@ mod tests {
 
     #[test]
     fn repeated_query_keys_stay() {
-        let q = query_pairs(Some("command=sh&command=-c&command=echo+hi%3B+exit+3&tty=1&x=%zz"));
+        let q = query_pairs(Some(
+            "command=sh&command=-c&command=echo+hi%3B+exit+3&tty=1&x=%zz",
+        ));
         let cmd: Vec<&str> = q
             .iter()
             .filter(|(k, _)| k == "command")
@@ -311,6 +342,9 @@ mod tests {
             .collect();
         assert_eq!(cmd, ["sh", "-c", "echo hi; exit 3"]);
         assert!(q.contains(&("x".into(), "%zz".into())));
-        assert_eq!(query_pairs(Some("a=%4")), [("a".to_owned(), "%4".to_owned())]);
+        assert_eq!(
+            query_pairs(Some("a=%4")),
+            [("a".to_owned(), "%4".to_owned())]
+        );
     }
 }

@@ -27,6 +27,8 @@ pub struct Join {
     pub imports: Vec<String>,
     /// The node's pod CIDR.
     pub pod_cidr: Ipv4Cidr,
+    /// Port of the node's HTTPS API (0: any free port).
+    pub kubelet_port: u16,
 }
 
 /// Sets up the bridge; without it (no CAP_NET_ADMIN) pods get loopback
@@ -106,6 +108,7 @@ pub async fn start(
     let native = native_runtime(&join.dir, network.as_ref()).await;
     let mut cfg = skiff_node::Config::new(join.node_name, join.dir);
     cfg.address = join.node_ip;
+    cfg.kubelet_port = join.kubelet_port;
     cfg.network = network;
     // Native is Kubernetes' default handler when it runs here; the Wasm
     // runtime still takes RuntimeClass-less pods whose images it holds.
@@ -121,22 +124,11 @@ pub async fn start(
     Ok(tokio::spawn(agent.run(stop)))
 }
 
-/// A client for a remote API server from the command line's flags.
-async fn remote_client(args: &AgentArgs) -> anyhow::Result<kube::Client> {
-    use skiff_client::connect::{self, Trust};
-    let trust = match (&args.ca_file, args.insecure_skip_tls_verify) {
-        (Some(ca), _) => Trust::Ca(ca.clone()),
-        (None, true) => Trust::InsecureSkipVerify,
-        (None, false) => return Err(connect::Error::NoTrust.into()),
-    };
-    Ok(connect::remote(&args.server, &args.token, trust).await?)
-}
-
 /// Runs the node agent until SIGINT or SIGTERM.
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
-        let client = remote_client(&args).await?;
+        let client = super::remote_client(&args.remote).await?;
         let join = Join {
             node_name: args
                 .node_name
@@ -150,6 +142,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 .join("agent"),
             imports: args.import.clone(),
             pod_cidr: args.network.node_cidr()?,
+            kubelet_port: args.network.kubelet_port,
         };
         let name = join.node_name.clone();
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -157,7 +150,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             let _ = stop_rx.wait_for(|s| *s).await;
         })
         .await?;
-        println!("Skiff node agent {name} joining {}", args.server);
+        println!("Skiff node agent {name} joining {}", args.remote.server);
         let ended = tokio::select! {
             signal = super::shutdown_signal() => {
                 signal?;

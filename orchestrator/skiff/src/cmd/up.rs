@@ -97,8 +97,14 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let scheduler =
         skiff_scheduler::Scheduler::new(in_process_client(router.clone(), &sched_token)?);
     let sched_task = tokio::spawn(scheduler.run(stopped(stop_rx.clone())));
+    let kcm = skiff_controllers::Config {
+        root_ca: Some(
+            std::fs::read_to_string(dir.join("tls/ca.crt")).context("reading the cluster CA")?,
+        ),
+    };
     let kcm_task = tokio::spawn(skiff_controllers::run(
         in_process_client(router.clone(), &kcm_token)?,
+        kcm,
         stopped(stop_rx.clone()),
     ));
     // The embedded agent joins through the same path as `skiff agent`.
@@ -108,6 +114,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         dir: dir.join("agent"),
         imports: args.import,
         pod_cidr: args.network.node_cidr()?,
+        kubelet_port: args.network.kubelet_port,
     };
     let agent_task = super::agent::start(
         in_process_client(router, &node_token)?,

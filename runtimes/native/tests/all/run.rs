@@ -386,3 +386,43 @@ async fn exec_joins_the_running_container() {
     env.rt.remove_container(&id).await.unwrap();
     teardown(env).await;
 }
+
+#[tokio::test]
+async fn exec_command_streams_stdin_and_exit_status() {
+    use std::io::Write;
+    let Some(f) = fixture() else { return };
+    let env = setup(f, "exec-stream", Some(256)).await;
+    let c = shell(&env, "target", "sleep 30");
+    let id = env.rt.create_container(&env.pod, &c).await.unwrap();
+    env.rt.start_container(&id).await.unwrap();
+    let exec = env.rt.exec().unwrap();
+    let cmd: Vec<String> = ["sh", "-c", "cat; hostname; exit 4"]
+        .map(String::from)
+        .to_vec();
+    let mut child = exec
+        .exec_command(&id, &cmd)
+        .unwrap()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"streamed\n")
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "streamed\nexec-stream\n"
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert!(exec.exec_command(&id, &[]).is_err());
+    env.rt.remove_container(&id).await.unwrap();
+    assert!(exec.exec_command(&id, &cmd).is_err());
+    teardown(env).await;
+}
