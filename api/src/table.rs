@@ -693,7 +693,7 @@ fn access_modes(a: &[Value]) -> String {
 }
 
 fn pod_cells(o: &Value, now: jiff::Timestamp) -> Vec<Value> {
-    let specs = o
+    let mut specs = o
         .pointer("/spec/containers")
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
@@ -702,44 +702,81 @@ fn pod_cells(o: &Value, now: jiff::Timestamp) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let ready = statuses.iter().filter(|c| c["ready"] == true).count();
-    let restarts: i64 = statuses.iter().map(|c| i(c, "/restartCount")).sum();
+    let mut ready = 0;
+    let mut restarts: i64 = 0;
+    let mut sidecar_restarts: i64 = 0;
     let mut reason = match s(o, "/status/reason") {
         "" => s(o, "/status/phase").to_owned(),
         r => r.to_owned(),
     };
-    // Init containers not yet done show as Init:N/M, as kubectl does.
+    // Init containers not yet done show as Init:N/M, Init:<reason> or
+    // Init:ExitCode:N, as kubectl's printPod does; sidecars (init
+    // containers with restartPolicy Always) count as app containers once
+    // started.
+    let init_specs = o
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let sidecar = |name: &Value| {
+        init_specs
+            .iter()
+            .any(|c| &c["name"] == name && c["restartPolicy"] == "Always")
+    };
+    specs += init_specs
+        .iter()
+        .filter(|c| c["restartPolicy"] == "Always")
+        .count();
     let inits = o
         .pointer("/status/initContainerStatuses")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let init_total = o
-        .pointer("/spec/initContainers")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
     let mut initializing = false;
     for (idx, c) in inits.iter().enumerate() {
-        if c.pointer("/state/terminated/exitCode")
-            .and_then(Value::as_i64)
-            == Some(0)
-        {
+        restarts += i(c, "/restartCount");
+        if sidecar(&c["name"]) {
+            sidecar_restarts += i(c, "/restartCount");
+        }
+        let terminated = c.pointer("/state/terminated").is_some_and(|t| !t.is_null());
+        if terminated && i(c, "/state/terminated/exitCode") == 0 {
             continue;
         }
-        initializing = true;
-        reason = match (
-            s(c, "/state/terminated/reason"),
-            s(c, "/state/waiting/reason"),
-        ) {
-            (r, _) if !r.is_empty() => format!("Init:{r}"),
-            (_, w) if !w.is_empty() && w != "PodInitializing" => format!("Init:{w}"),
-            _ => format!("Init:{idx}/{init_total}"),
+        if sidecar(&c["name"]) && c["started"] == true {
+            if c["ready"] == true {
+                ready += 1;
+            }
+            continue;
+        }
+        let waiting = s(c, "/state/waiting/reason");
+        reason = if terminated {
+            match s(c, "/state/terminated/reason") {
+                "" => match i(c, "/state/terminated/signal") {
+                    0 => format!("Init:ExitCode:{}", i(c, "/state/terminated/exitCode")),
+                    sig => format!("Init:Signal:{sig}"),
+                },
+                r => format!("Init:{r}"),
+            }
+        } else if !waiting.is_empty() && waiting != "PodInitializing" {
+            format!("Init:{waiting}")
+        } else {
+            format!("Init:{idx}/{}", init_specs.len())
         };
+        initializing = true;
         break;
     }
-    if !initializing {
+    let initialized = o
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Initialized" && c["status"] == "True")
+        });
+    if !initializing || initialized {
+        restarts = sidecar_restarts;
         let mut running = false;
         for c in statuses.iter().rev() {
+            restarts += i(c, "/restartCount");
             let waiting = s(c, "/state/waiting/reason");
             let term = s(c, "/state/terminated/reason");
             if !waiting.is_empty() {
@@ -755,10 +792,18 @@ fn pod_cells(o: &Value, now: jiff::Timestamp) -> Vec<Value> {
                 };
             } else if c["ready"] == true && c.pointer("/state/running").is_some() {
                 running = true;
+                ready += 1;
             }
         }
         if reason == "Completed" && running {
-            reason = "Running".into();
+            let pod_ready = o
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                });
+            reason = if pod_ready { "Running" } else { "NotReady" }.into();
         }
     }
     if o.pointer("/metadata/deletionTimestamp")
@@ -1021,5 +1066,108 @@ mod tests {
         assert_eq!(cells[4], "60s");
         assert_eq!(cells[6], "n1");
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    }
+
+    /// The STATUS and RESTARTS cells kubectl prints for a pod with init
+    /// containers (cases from kubectl's printPod tests).
+    #[test]
+    fn pod_status_shows_init_progress_like_kubectl() {
+        let reg = Registry::builtin();
+        let pods = reg.get("", "v1", "pods").expect("pods");
+        let now: jiff::Timestamp = "2026-01-01T00:01:00Z".parse().expect("ts");
+        let row = |inits: Value, conds: Value, apps: Value| {
+            let pod = json!({
+                "metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:00Z"},
+                "spec": {"initContainers": [{"name": "i1"}, {"name": "i2"}],
+                         "containers": [{"name": "app"}]},
+                "status": {"phase": "Pending", "conditions": conds,
+                           "initContainerStatuses": inits, "containerStatuses": apps}
+            });
+            let t = table(&pods, &[pod], Include::Metadata, now);
+            let cells = t["rows"][0]["cells"].clone();
+            (
+                cells[1].as_str().unwrap_or_default().to_owned(),
+                cells[2].as_str().unwrap_or_default().to_owned(),
+                cells[3].as_str().unwrap_or_default().to_owned(),
+            )
+        };
+        let not_init = json!([{"type": "Initialized", "status": "False"}]);
+        let app_waiting = |r: &str| {
+            json!([{"name": "app", "ready": false, "restartCount": 0,
+                                           "state": {"waiting": {"reason": r}}}])
+        };
+        let waiting = json!({"waiting": {"reason": "PodInitializing"}});
+        let completed = json!({"terminated": {"exitCode": 0, "reason": "Completed"}});
+        let s = |name: &str, state: &Value, restarts: i64| json!({"name": name, "ready": false, "restartCount": restarts, "state": state});
+        // First init container running.
+        let running = json!({"running": {}});
+        assert_eq!(
+            row(
+                json!([s("i1", &running, 0), s("i2", &waiting, 0)]),
+                not_init.clone(),
+                app_waiting("PodInitializing")
+            ),
+            ("0/1".into(), "Init:0/2".into(), "0".into())
+        );
+        // First done, second running.
+        assert_eq!(
+            row(
+                json!([s("i1", &completed, 0), s("i2", &running, 0)]),
+                not_init.clone(),
+                app_waiting("PodInitializing")
+            )
+            .1,
+            "Init:1/2"
+        );
+        // Second failed: its reason, its restarts.
+        let error = json!({"terminated": {"exitCode": 1, "reason": "Error"}});
+        assert_eq!(
+            row(
+                json!([s("i1", &completed, 0), s("i2", &error, 2)]),
+                not_init.clone(),
+                app_waiting("PodInitializing")
+            ),
+            ("0/1".into(), "Init:Error".into(), "2".into())
+        );
+        let no_reason = json!({"terminated": {"exitCode": 3}});
+        assert_eq!(
+            row(
+                json!([s("i1", &no_reason, 0), s("i2", &waiting, 0)]),
+                not_init.clone(),
+                app_waiting("PodInitializing")
+            )
+            .1,
+            "Init:ExitCode:3"
+        );
+        let backoff = json!({"waiting": {"reason": "CrashLoopBackOff"}});
+        assert_eq!(
+            row(
+                json!([s("i1", &backoff, 4), s("i2", &waiting, 0)]),
+                not_init.clone(),
+                app_waiting("PodInitializing")
+            ),
+            ("0/1".into(), "Init:CrashLoopBackOff".into(), "4".into())
+        );
+        // All done, app not yet started.
+        let init_ok = json!([{"type": "Initialized", "status": "True"}]);
+        assert_eq!(
+            row(
+                json!([s("i1", &completed, 1), s("i2", &completed, 0)]),
+                init_ok.clone(),
+                app_waiting("PodInitializing")
+            ),
+            ("0/1".into(), "PodInitializing".into(), "0".into())
+        );
+        // App running and ready: init restarts no longer counted.
+        let app_running = json!([{"name": "app", "ready": true, "restartCount": 0,
+                                  "state": {"running": {}}}]);
+        assert_eq!(
+            row(
+                json!([s("i1", &completed, 1), s("i2", &completed, 0)]),
+                init_ok,
+                app_running
+            ),
+            ("1/1".into(), "Pending".into(), "0".into())
+        );
     }
 }

@@ -187,12 +187,12 @@ async fn native_exec_probes_drive_readiness_and_liveness() -> anyhow::Result<()>
     let registry = Registry::start(Some(&ns));
     let busybox = registry.push_busybox("1");
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
-    // Ready only while /tmp/ready exists: not at first, then for a while,
-    // then no more.
+    // Ready only while /tmp/ready exists, which the test makes and removes
+    // with `kubectl exec` (no race with the machine's load).
     c.apply(&busybox_pod(
         "flip",
         &busybox,
-        "sleep 4; touch /tmp/ready; sleep 8; rm /tmp/ready; exec sleep 3600",
+        "exec sleep 3600",
         "    readinessProbe:\n      exec: {command: [cat, /tmp/ready]}\n      periodSeconds: 1\n",
     ));
     c.apply(&busybox_pod(
@@ -204,11 +204,13 @@ async fn native_exec_probes_drive_readiness_and_liveness() -> anyhow::Result<()>
     let p = wait_pod(&api, "flip", Duration::from_secs(60), running).await;
     assert_eq!(condition(&p, "Ready"), "False", "{:?}", p.status);
     assert!(!container(&p).ready);
+    c.kubectl_ok(&["exec", "flip", "--", "touch", "/tmp/ready"]);
     let p = wait_pod(&api, "flip", Duration::from_secs(30), |p| {
         condition(p, "Ready") == "True"
     })
     .await;
     assert!(container(&p).ready);
+    c.kubectl_ok(&["exec", "flip", "--", "rm", "/tmp/ready"]);
     wait_pod(&api, "flip", Duration::from_secs(30), |p| {
         condition(p, "Ready") == "False"
     })

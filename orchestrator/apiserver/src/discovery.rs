@@ -6,6 +6,8 @@ use http::HeaderMap;
 use serde_json::{Value, json};
 use skiff_api::registry::{Registry, Resource};
 
+use crate::handlers::metrics;
+
 /// The Kubernetes minor version whose API this build serves: the
 /// `k8s-openapi` feature it is compiled with.
 pub fn kubernetes_minor() -> u32 {
@@ -88,12 +90,19 @@ pub fn group_list(reg: &Registry) -> Value {
         .iter()
         .filter(|g| !g.group.is_empty())
         .map(|g| group_json(&g.group, &g.versions))
+        .chain([group_json(metrics::GROUP, &[metrics::VERSION.to_owned()])])
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/<group>`.
 pub fn group(reg: &Registry, name: &str) -> Option<Value> {
+    if name == metrics::GROUP {
+        let mut v = group_json(name, &[metrics::VERSION.to_owned()]);
+        v["kind"] = "APIGroup".into();
+        v["apiVersion"] = "v1".into();
+        return Some(v);
+    }
     let g = reg
         .groups()
         .into_iter()
@@ -106,6 +115,9 @@ pub fn group(reg: &Registry, name: &str) -> Option<Value> {
 
 /// `/api/v1` or `/apis/<group>/<version>`.
 pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+    if group == metrics::GROUP {
+        return (version == metrics::VERSION).then(metrics_resource_list);
+    }
     let rs = reg.group_version(group, version);
     if rs.is_empty() {
         return None;
@@ -203,11 +215,48 @@ pub fn aggregated_list(reg: &Registry, core: bool, version: &str) -> Value {
             json!({"metadata": {"name": g.group, "creationTimestamp": null}, "versions": versions})
         })
         .collect();
+    let mut items = items;
+    if !core {
+        items.push(metrics_discovery());
+    }
     json!({
         "kind": "APIGroupDiscoveryList",
         "apiVersion": format!("apidiscovery.k8s.io/{version}"),
         "metadata": {},
         "items": items,
+    })
+}
+
+/// `metrics.k8s.io` is served by [`metrics`] without registry entries (it
+/// stores nothing), so its discovery is written out here.
+fn metrics_resource_list() -> Value {
+    let resources: Vec<Value> = metrics::RESOURCES
+        .iter()
+        .map(|(plural, singular, kind, namespaced)| {
+            json!({"name": plural, "singularName": singular, "namespaced": namespaced,
+                "kind": kind, "verbs": ["get", "list"]})
+        })
+        .collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1",
+        "groupVersion": format!("{}/{}", metrics::GROUP, metrics::VERSION), "resources": resources})
+}
+
+fn metrics_discovery() -> Value {
+    let resources: Vec<Value> = metrics::RESOURCES
+        .iter()
+        .map(|(plural, singular, kind, namespaced)| {
+            json!({
+                "resource": plural,
+                "responseKind": {"group": metrics::GROUP, "version": metrics::VERSION, "kind": kind},
+                "scope": if *namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": singular,
+                "verbs": ["get", "list"],
+            })
+        })
+        .collect();
+    json!({
+        "metadata": {"name": metrics::GROUP, "creationTimestamp": null},
+        "versions": [{"version": metrics::VERSION, "resources": resources, "freshness": "Current"}],
     })
 }
 
@@ -234,6 +283,35 @@ mod tests {
         assert!(names.contains(&"pods/status"));
         assert!(names.contains(&"namespaces/finalize"));
         assert!(resource_list(&reg, "apps", "v9").is_none());
+    }
+
+    #[test]
+    fn metrics_group_is_advertised() {
+        let reg = Registry::builtin();
+        let legacy = group_list(&reg);
+        assert!(
+            legacy["groups"]
+                .as_array()
+                .expect("groups")
+                .iter()
+                .any(|g| g["preferredVersion"]["groupVersion"] == "metrics.k8s.io/v1beta1")
+        );
+        let list = resource_list(&reg, "metrics.k8s.io", "v1beta1").expect("resources");
+        assert_eq!(list["resources"][1]["kind"], "PodMetrics");
+        assert!(resource_list(&reg, "metrics.k8s.io", "v1").is_none());
+        let agg = aggregated_list(&reg, false, "v2");
+        let m = agg["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|g| g["metadata"]["name"] == "metrics.k8s.io")
+            .expect("metrics group");
+        assert_eq!(m["versions"][0]["resources"][0]["scope"], "Cluster");
+        assert!(
+            aggregated_list(&reg, true, "v2")["items"]
+                .as_array()
+                .is_some_and(|i| i.iter().all(|g| g["metadata"]["name"] != "metrics.k8s.io"))
+        );
     }
 
     #[test]

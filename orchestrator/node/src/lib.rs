@@ -287,6 +287,8 @@ impl NodeAgent {
             data_dir: self.cfg.data_dir.clone(),
             runtimes: self.cfg.runtimes.clone(),
             reviews: server::auth::Cache::default(),
+            node_name: self.cfg.node_name.clone(),
+            samples: server::stats::Samples::default(),
         });
         tracing::info!(port = self.cfg.kubelet_port, "node API listening");
         Ok(server::serve(listener, tls, node))

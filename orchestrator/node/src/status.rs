@@ -66,6 +66,9 @@ pub struct Slot {
     pub started: bool,
     /// This run passed its readiness probe (or has none) after starting.
     pub ready: bool,
+    /// A (regular) init container: ready once it completed, not while it
+    /// runs, as the kubelet reports them.
+    pub init: bool,
 }
 
 impl Slot {
@@ -84,7 +87,33 @@ impl Slot {
             restart_count: 0,
             started: false,
             ready: false,
+            init: false,
         }
+    }
+
+    /// An init container not yet run; it and the app containers of a pod
+    /// with init containers wait as `PodInitializing` (the kubelet's
+    /// default waiting state for such pods).
+    pub fn new_init(name: &str, image: &str) -> Self {
+        Slot {
+            state: State::Waiting {
+                reason: "PodInitializing".into(),
+                message: None,
+            },
+            init: true,
+            ..Slot::new(name, image)
+        }
+    }
+
+    /// An init container that ran to successful completion.
+    pub fn succeeded(&self) -> bool {
+        matches!(&self.state, State::Terminated(t) if t.exit_code == 0)
+    }
+
+    /// Has run at least once (the kubelet's `HasAnyRegularContainerStarted`
+    /// for an app container).
+    pub fn has_run(&self) -> bool {
+        !matches!(self.state, State::Waiting { .. }) || self.last_state.is_some()
     }
 
     /// Whether it is running.
@@ -138,7 +167,7 @@ pub fn container_status(s: &Slot) -> Value {
         "name": s.name,
         "state": state_json(&s.state),
         "lastState": s.last_state.as_ref().map_or(json!({}), |t| json!({"terminated": terminated_json(t)})),
-        "ready": s.is_ready(),
+        "ready": if s.init { s.succeeded() } else { s.is_ready() },
         "restartCount": s.restart_count,
         "image": s.image,
         "imageID": s.image_id,
@@ -190,6 +219,93 @@ pub fn phase(slots: &[Slot], restart_policy: &str) -> &'static str {
     }
 }
 
+/// The pod phase with init containers (the init part of the kubelet's
+/// `getPhase`): an init container that failed under `restartPolicy: Never`
+/// fails the pod; otherwise the app containers decide, and they wait as
+/// `PodInitializing` (so Pending) until every init container succeeded.
+pub fn pod_phase(inits: &[Slot], apps: &[Slot], restart_policy: &str) -> &'static str {
+    let failed_init = inits.iter().any(|s| match &s.state {
+        State::Terminated(t) => t.exit_code != 0,
+        State::Waiting { .. } => s.last_state.as_ref().is_some_and(|t| t.exit_code != 0),
+        State::Running { .. } => false,
+    });
+    if failed_init && restart_policy == "Never" {
+        return "Failed";
+    }
+    phase(apps, restart_policy)
+}
+
+/// Restores an init container that the pod's status says succeeded, so an
+/// agent restart does not run it again; `None` if it did not.
+pub fn restore_succeeded(
+    slot: &Slot,
+    st: &k8s_openapi::api::core::v1::ContainerStatus,
+) -> Option<Slot> {
+    let t = st.state.as_ref()?.terminated.as_ref()?;
+    if t.exit_code != 0 {
+        return None;
+    }
+    let term = Terminated {
+        exit_code: 0,
+        reason: t.reason.clone().unwrap_or_else(|| "Completed".into()),
+        message: t.message.clone(),
+        started_at: t.started_at.as_ref().map(|t| t.0),
+        finished_at: t.finished_at.as_ref().map(|t| t.0),
+        container_id: t.container_id.clone().unwrap_or_default(),
+    };
+    Some(Slot {
+        image_id: st.image_id.clone(),
+        container_id: st.container_id.clone().unwrap_or_default(),
+        state: State::Terminated(term),
+        last_state: st
+            .last_state
+            .as_ref()
+            .and_then(|l| l.terminated.as_ref())
+            .map(|t| Terminated {
+                exit_code: t.exit_code,
+                reason: t.reason.clone().unwrap_or_default(),
+                message: t.message.clone(),
+                started_at: t.started_at.as_ref().map(|t| t.0),
+                finished_at: t.finished_at.as_ref().map(|t| t.0),
+                container_id: t.container_id.clone().unwrap_or_default(),
+            }),
+        restart_count: st.restart_count,
+        ..slot.clone()
+    })
+}
+
+/// The `Initialized` condition (the kubelet's
+/// `GeneratePodInitializedCondition`): status, reason, message.
+fn initialized(
+    inits: &[Slot],
+    apps: &[Slot],
+    phase: &str,
+) -> (bool, Option<&'static str>, Option<String>) {
+    if phase == "Succeeded" {
+        return (true, Some("PodCompleted"), None);
+    }
+    // Once an app container has run, the pod was initialized.
+    if apps.iter().any(Slot::has_run) {
+        return (true, None, None);
+    }
+    let incomplete: Vec<&str> = inits
+        .iter()
+        .filter(|s| !s.succeeded())
+        .map(|s| s.name.as_str())
+        .collect();
+    if incomplete.is_empty() {
+        return (true, None, None);
+    }
+    (
+        false,
+        Some("ContainersNotInitialized"),
+        Some(format!(
+            "containers with incomplete status: [{}]",
+            incomplete.join(" ")
+        )),
+    )
+}
+
 /// One condition, keeping `lastTransitionTime` from `old` if its status is
 /// unchanged.
 fn condition(
@@ -220,7 +336,13 @@ fn condition(
 
 /// The pod's conditions in the kubelet's order; `PodScheduled` is kept as
 /// the scheduler wrote it.
-pub fn conditions(old: &[Value], slots: &[Slot], phase: &str, sandbox_ready: bool) -> Vec<Value> {
+pub fn conditions(
+    old: &[Value],
+    inits: &[Slot],
+    slots: &[Slot],
+    phase: &str,
+    sandbox_ready: bool,
+) -> Vec<Value> {
     let now = stamp(jiff::Timestamp::now());
     let done = matches!(phase, "Succeeded" | "Failed");
     let unready: Vec<&str> = slots
@@ -242,6 +364,7 @@ pub fn conditions(old: &[Value], slots: &[Slot], phase: &str, sandbox_ready: boo
             )),
         )
     };
+    let (init_ok, init_reason, init_message) = initialized(inits, slots, phase);
     let mut out = vec![
         condition(
             old,
@@ -251,14 +374,7 @@ pub fn conditions(old: &[Value], slots: &[Slot], phase: &str, sandbox_ready: boo
             None,
             &now,
         ),
-        condition(
-            old,
-            "Initialized",
-            true,
-            done.then_some("PodCompleted"),
-            None,
-            &now,
-        ),
+        condition(old, "Initialized", init_ok, init_reason, init_message, &now),
         condition(old, "Ready", ready, reason, message.clone(), &now),
         condition(old, "ContainersReady", ready, reason, message, &now),
     ];
@@ -325,16 +441,16 @@ mod tests {
             started_at: jiff::Timestamp::now(),
         });
         s.started = true;
-        let c = conditions(&[], std::slice::from_ref(&s), "Running", true);
+        let c = conditions(&[], &[], std::slice::from_ref(&s), "Running", true);
         assert_eq!(c[2]["status"], "False", "running but not yet ready");
         let since = c[2]["lastTransitionTime"].clone();
         assert_eq!(container_status(&s)["started"], true);
         assert_eq!(container_status(&s)["ready"], false);
         // Unchanged status keeps its transition time.
-        let again = conditions(&c, std::slice::from_ref(&s), "Running", true);
+        let again = conditions(&c, &[], std::slice::from_ref(&s), "Running", true);
         assert_eq!(again[2]["lastTransitionTime"], since);
         s.ready = true;
-        let c = conditions(&c, std::slice::from_ref(&s), "Running", true);
+        let c = conditions(&c, &[], std::slice::from_ref(&s), "Running", true);
         assert_eq!(c[2]["status"], "True");
         assert_eq!(c[3]["status"], "True");
         // A container that stopped is neither started nor ready.
@@ -349,7 +465,7 @@ mod tests {
             json!({"type": "Initialized", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}),
             json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}),
         ];
-        let c = conditions(&old, &[Slot::new("a", "i")], "Pending", true);
+        let c = conditions(&old, &[], &[Slot::new("a", "i")], "Pending", true);
         assert_eq!(c[1]["lastTransitionTime"], "2020-01-01T00:00:00Z");
         assert_eq!(c[2]["reason"], "ContainersNotReady");
         assert_eq!(c[2]["message"], "containers with unready status: [a]");
@@ -357,5 +473,93 @@ mod tests {
         let cs = container_status(&slot(term(3)));
         assert_eq!(cs["state"]["terminated"]["exitCode"], 3);
         assert_eq!(cs["lastState"], json!({}));
+    }
+
+    #[test]
+    fn init_containers_gate_phase_and_initialized() {
+        let inits = [Slot::new_init("a", "i"), Slot::new_init("b", "i")];
+        let apps = [Slot::new_init("app", "i")];
+        let apps = [Slot {
+            init: false,
+            ..apps[0].clone()
+        }];
+        assert_eq!(pod_phase(&inits, &apps, "Always"), "Pending");
+        let c = conditions(&[], &inits, &apps, "Pending", true);
+        assert_eq!(c[1]["status"], "False");
+        assert_eq!(c[1]["reason"], "ContainersNotInitialized");
+        assert_eq!(c[1]["message"], "containers with incomplete status: [a b]");
+        assert_eq!(
+            container_status(&inits[0])["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
+
+        // A completed init container is ready but not started.
+        let done = Slot {
+            state: term(0),
+            ..inits[0].clone()
+        };
+        let cs = container_status(&done);
+        assert_eq!(cs["ready"], true);
+        assert_eq!(cs["started"], false);
+        assert_eq!(cs["state"]["terminated"]["reason"], "Completed");
+        let both = [
+            done.clone(),
+            Slot {
+                state: term(0),
+                ..inits[1].clone()
+            },
+        ];
+        let c = conditions(&c, &both, &apps, "Pending", true);
+        assert_eq!(c[1]["status"], "True");
+        assert!(c[1].get("reason").is_none());
+
+        // A failed init container fails the pod under Never only.
+        let failed = [
+            done.clone(),
+            Slot {
+                state: term(1),
+                ..inits[1].clone()
+            },
+        ];
+        assert_eq!(pod_phase(&failed, &apps, "Never"), "Failed");
+        assert_eq!(pod_phase(&failed, &apps, "Always"), "Pending");
+        let mut backing_off = inits[1].clone();
+        backing_off.state = State::Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: None,
+        };
+        backing_off.last_state = Some(Terminated {
+            exit_code: 1,
+            reason: "Error".into(),
+            message: None,
+            started_at: None,
+            finished_at: None,
+            container_id: String::new(),
+        });
+        let inits2 = [done, backing_off];
+        assert_eq!(pod_phase(&inits2, &apps, "OnFailure"), "Pending");
+        assert_eq!(container_status(&inits2[1])["ready"], false);
+        let c = conditions(&[], &inits2, &apps, "Pending", true);
+        assert_eq!(c[1]["message"], "containers with incomplete status: [b]");
+    }
+
+    #[test]
+    fn succeeded_init_containers_are_restored_from_status() {
+        let st: k8s_openapi::api::core::v1::ContainerStatus = serde_json::from_value(json!({
+            "name": "a", "image": "i", "imageID": "sha256:1", "ready": true,
+            "restartCount": 1, "containerID": "wasmtime://x",
+            "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                      "finishedAt": "2026-01-01T00:00:00Z"}}
+        }))
+        .expect("status");
+        let s = restore_succeeded(&Slot::new_init("a", "i"), &st).expect("restored");
+        assert!(s.succeeded() && s.init);
+        assert_eq!(s.restart_count, 1);
+        assert_eq!(s.image_id, "sha256:1");
+        let mut failed = st.clone();
+        if let Some(t) = failed.state.as_mut().and_then(|s| s.terminated.as_mut()) {
+            t.exit_code = 1;
+        }
+        assert!(restore_succeeded(&Slot::new_init("a", "i"), &failed).is_none());
     }
 }

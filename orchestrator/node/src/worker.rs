@@ -81,6 +81,9 @@ struct Worker {
     probes: mpsc::UnboundedReceiver<probe::Report>,
     /// The pod's volumes under the agent's data directory.
     volumes: PodVolumes,
+    /// How many of `slots`/`runs` are init containers: those come first,
+    /// in spec order, then the app containers.
+    n_init: usize,
 }
 
 /// Runs one pod until it is deleted from the API (its channel then holds
@@ -96,14 +99,18 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
         .as_ref()
         .map(|s| s.containers.clone())
         .unwrap_or_default();
+    let inits = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.clone())
+        .unwrap_or_default();
+    let (slots, runs) = initial_slots(&pod, &inits, &containers);
     let volumes = PodVolumes::new(&ctx.cfg.data_dir, &pod.uid().unwrap_or_default());
     let mut w = Worker {
         ctx,
-        slots: containers
-            .iter()
-            .map(|c| Slot::new(&c.name, c.image.as_deref().unwrap_or("")))
-            .collect(),
-        runs: containers.iter().map(|_| Run::default()).collect(),
+        slots,
+        runs,
+        n_init: inits.len(),
         pod,
         runtime: None,
         sandbox: None,
@@ -140,8 +147,30 @@ impl Worker {
             .unwrap_or_else(|| "Always".into())
     }
 
+    /// The spec of slot `i`: init containers first, then app containers.
+    fn spec_container(&self, i: usize) -> Option<Container> {
+        let spec = self.pod.spec.as_ref()?;
+        match i.checked_sub(self.n_init) {
+            None => spec.init_containers.as_ref()?.get(i).cloned(),
+            Some(a) => spec.containers.get(a).cloned(),
+        }
+    }
+
     async fn event(&self, container: Option<&str>, type_: Type, reason: &str, message: &str) {
-        let field_path = container.map(|c| format!("spec.containers{{{c}}}"));
+        let is_init = |c: &str| {
+            self.pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.init_containers.as_ref())
+                .is_some_and(|i| i.iter().any(|x| x.name == c))
+        };
+        let field_path = container.map(|c| {
+            if is_init(c) {
+                format!("spec.initContainers{{{c}}}")
+            } else {
+                format!("spec.containers{{{c}}}")
+            }
+        });
         self.ctx
             .events
             .record(&*self.pod, field_path.as_deref(), type_, reason, message)
@@ -185,12 +214,20 @@ impl Worker {
     /// Pending with an event saying why.
     async fn setup(&mut self) -> bool {
         let spec = self.pod.spec.clone().unwrap_or_default();
-        if spec.init_containers.as_ref().is_some_and(|i| !i.is_empty()) {
+        // Sidecars (init containers with restartPolicy Always) would need
+        // their own lifecycle next to the app containers; until then refuse
+        // them plainly rather than run them as ordinary init containers.
+        if spec
+            .init_containers
+            .iter()
+            .flatten()
+            .any(|c| c.restart_policy.as_deref() == Some("Always"))
+        {
             self.event(
                 None,
                 Type::Warning,
                 "FailedCreatePodSandBox",
-                "init containers are not supported by this Skiff node agent yet",
+                "sidecar init containers (restartPolicy: Always) are not supported by this Skiff node agent yet",
             )
             .await;
             return false;
@@ -321,7 +358,18 @@ impl Worker {
 
     async fn start_due(&mut self) {
         let now = Instant::now();
+        // Init containers run one at a time, in order, each to success: only
+        // the first not yet succeeded may start, and the app containers wait
+        // for all of them.
+        let pending_init = (0..self.n_init).find(|&j| !self.slots[j].succeeded());
         for i in 0..self.slots.len() {
+            let allowed = match pending_init {
+                Some(j) => i == j,
+                None => i >= self.n_init,
+            };
+            if !allowed {
+                continue;
+            }
             let r = &self.runs[i];
             if r.id.is_none() && !r.done && r.next_start.is_none_or(|t| t <= now) {
                 self.start(i).await;
@@ -347,13 +395,7 @@ impl Worker {
         let Some(runtime) = self.runtime.clone() else {
             return;
         };
-        let Some(c) = self
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.containers.get(i))
-            .cloned()
-        else {
+        let Some(c) = self.spec_container(i) else {
             return;
         };
         let image = c.image.clone().unwrap_or_default();
@@ -363,8 +405,14 @@ impl Worker {
             // As the kubelet: the pod waits in ContainerCreating and the
             // mount is retried.
             self.back_off(i);
+            // An init container waits as PodInitializing (kubectl: Init:N/M).
+            let reason = if i < self.n_init {
+                "PodInitializing"
+            } else {
+                "ContainerCreating"
+            };
             self.slots[i].state = State::Waiting {
-                reason: "ContainerCreating".into(),
+                reason: reason.into(),
                 message: None,
             };
             return;
@@ -468,6 +516,13 @@ impl Worker {
     /// Marks the run started and ready as far as it has no startup or
     /// readiness probe, and starts its probes.
     fn start_probes(&mut self, i: usize, c: &Container, runtime: &Arc<dyn Runtime>, id: &str) {
+        if i < self.n_init {
+            // Init containers get no probes: started while running, ready
+            // only once completed (see `status::container_status`).
+            self.slots[i].started = true;
+            self.slots[i].ready = false;
+            return;
+        }
         let probes = Probes::of(c);
         let slot = &mut self.slots[i];
         slot.started = probes.startup.is_none();
@@ -499,13 +554,7 @@ impl Worker {
             self.event(Some(&name), Type::Warning, "Unhealthy", &message)
                 .await;
         }
-        let c = self
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.containers.get(i))
-            .cloned()
-            .unwrap_or_default();
+        let c = self.spec_container(i).unwrap_or_default();
         match (kind, report.changed) {
             (probe::Kind::Startup, Some(true)) => {
                 self.slots[i].started = true;
@@ -763,6 +812,9 @@ impl Worker {
         };
         tracing::info!(container = %self.slots[i].name, exit_code = code, "container exited");
         let restart = match self.restart_policy().as_str() {
+            // An init container that succeeded is never run again; a
+            // failed one is retried under Always and OnFailure alike.
+            _ if i < self.n_init && code == 0 => false,
             "Always" => true,
             "OnFailure" => code != 0,
             _ => false,
@@ -821,7 +873,8 @@ impl Worker {
 
     async fn write_status(&mut self) {
         let policy = self.restart_policy();
-        let phase = status::phase(&self.slots, &policy);
+        let (inits, apps) = self.slots.split_at(self.n_init);
+        let phase = status::pod_phase(inits, apps, &policy);
         let mut old = if self.written_conditions.is_empty() {
             self.pod
                 .status
@@ -854,7 +907,8 @@ impl Worker {
             });
         old.retain(|c: &Value| c["type"] != "PodScheduled");
         old.push(scheduled);
-        let conditions = status::conditions(&old, &self.slots, phase, self.sandbox.is_some());
+        let (inits, apps) = self.slots.split_at(self.n_init);
+        let conditions = status::conditions(&old, inits, apps, phase, self.sandbox.is_some());
         let host = self.ctx.cfg.address.to_string();
         let mut st = json!({
             "phase": phase,
@@ -862,8 +916,15 @@ impl Worker {
             "hostIP": host,
             "hostIPs": [{"ip": host}],
             "startTime": self.start_time,
-            "containerStatuses": self.slots.iter().map(status::container_status).collect::<Vec<_>>(),
+            "containerStatuses": apps.iter().map(status::container_status).collect::<Vec<_>>(),
         });
+        if !inits.is_empty() {
+            st["initContainerStatuses"] = inits
+                .iter()
+                .map(status::container_status)
+                .collect::<Vec<_>>()
+                .into();
+        }
         if let Some(ip) = self.pod_ip {
             st["podIP"] = ip.to_string().into();
             st["podIPs"] = json!([{"ip": ip.to_string()}]);
@@ -961,7 +1022,8 @@ impl Worker {
             }
             // The kubelet writes a terminal phase before the final delete.
             let policy = self.restart_policy();
-            if status::phase(&self.slots, "Never") != "Pending" {
+            let (inits, apps) = self.slots.split_at(self.n_init);
+            if status::pod_phase(inits, apps, "Never") != "Pending" {
                 let saved = policy;
                 self.write_terminal_status(&saved).await;
             }
@@ -985,14 +1047,21 @@ impl Worker {
 
     async fn write_terminal_status(&mut self, _policy: &str) {
         // Nothing restarts any more: compute the phase as for `Never`.
-        let slots = self.slots.clone();
-        let phase = status::phase(&slots, "Never");
-        let conditions = status::conditions(&self.written_conditions, &slots, phase, false);
-        let st = json!({
+        let (inits, apps) = self.slots.split_at(self.n_init);
+        let phase = status::pod_phase(inits, apps, "Never");
+        let conditions = status::conditions(&self.written_conditions, inits, apps, phase, false);
+        let mut st = json!({
             "phase": phase,
             "conditions": conditions,
-            "containerStatuses": slots.iter().map(status::container_status).collect::<Vec<_>>(),
+            "containerStatuses": apps.iter().map(status::container_status).collect::<Vec<_>>(),
         });
+        if !inits.is_empty() {
+            st["initContainerStatuses"] = inits
+                .iter()
+                .map(status::container_status)
+                .collect::<Vec<_>>()
+                .into();
+        }
         if let Err(e) = self
             .api()
             .patch_status(
@@ -1027,6 +1096,54 @@ impl Worker {
     }
 }
 
+/// The worker's slots and runs: init containers first, then app containers.
+/// An init container the pod's status says succeeded (this agent ran it
+/// before a restart) is restored as done so it is not run again.
+fn initial_slots(pod: &Pod, inits: &[Container], apps: &[Container]) -> (Vec<Slot>, Vec<Run>) {
+    let reported = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_deref())
+        .unwrap_or_default();
+    let mut slots = Vec::new();
+    let mut runs = Vec::new();
+    for c in inits {
+        let fresh = Slot::new_init(&c.name, c.image.as_deref().unwrap_or(""));
+        match reported
+            .iter()
+            .find(|s| s.name == c.name)
+            .and_then(|st| status::restore_succeeded(&fresh, st))
+        {
+            Some(done) => {
+                slots.push(done);
+                runs.push(Run {
+                    done: true,
+                    ..Run::default()
+                });
+            }
+            None => {
+                slots.push(fresh);
+                runs.push(Run::default());
+            }
+        }
+    }
+    for c in apps {
+        let image = c.image.as_deref().unwrap_or("");
+        slots.push(if inits.is_empty() {
+            Slot::new(&c.name, image)
+        } else {
+            // With init containers the kubelet's default waiting state is
+            // PodInitializing, for app containers too.
+            Slot {
+                init: false,
+                ..Slot::new_init(&c.name, image)
+            }
+        });
+        runs.push(Run::default());
+    }
+    (slots, runs)
+}
+
 /// The handler of a pod without a RuntimeClass: the Wasm runtime when it
 /// already holds every image the pod names (a Wasm artifact, imported or
 /// pulled, cannot run as a Linux container), else the default handler.
@@ -1036,7 +1153,12 @@ async fn default_handler(
 ) -> Option<String> {
     if let Some(wasm) = cfg.wasm_handler.as_deref().and_then(|h| cfg.runtime(h)) {
         let mut all_wasm = !spec.containers.is_empty();
-        for c in &spec.containers {
+        for c in spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+        {
             let image = ImageSpec::new(c.image.as_deref().unwrap_or(""));
             if !matches!(wasm.images().image_status(&image).await, Ok(Some(_))) {
                 all_wasm = false;

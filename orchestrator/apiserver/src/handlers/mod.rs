@@ -10,6 +10,7 @@ mod delete;
 mod eviction;
 mod get;
 mod list;
+pub mod metrics;
 pub mod node_proxy;
 mod patch;
 mod scale;
@@ -149,6 +150,14 @@ async fn route_and_run<S: Store>(
         && *method == Method::POST
     {
         return tokenreview::create(&api.auth, &user, &body);
+    }
+    if metrics::handles(&target) {
+        // Computed from the nodes on request, not stored: no registry entry.
+        let query: HashMap<String, String> = uri
+            .query()
+            .map(|q| url_pairs(q).collect())
+            .unwrap_or_default();
+        return metrics::serve(api, method, &target, &query).await;
     }
     let res = api
         .registry()

@@ -83,6 +83,79 @@ impl NodeClient {
     }
 }
 
+impl NodeClient {
+    /// GETs `path` from the node API at `addr` and answers the body of a
+    /// 200; anything else is a ServiceUnavailable naming the node. The
+    /// whole exchange is bounded by `timeout`.
+    pub async fn get(
+        &self,
+        node_name: &str,
+        addr: SocketAddr,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<bytes::Bytes, ApiError> {
+        use http_body_util::BodyExt;
+        let exchange = async {
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("dialing: {e}"))?;
+            let _ = tcp.set_nodelay(true);
+            let server_name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+            let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+                .connect(server_name, tcp)
+                .await
+                .map_err(|e| format!("TLS: {e}"))?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                    .await
+                    .map_err(|e| format!("HTTP: {e}"))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "node connection ended with an error");
+                }
+            });
+            let req = http::Request::get(path)
+                .header(http::header::HOST, addr.to_string())
+                .header(
+                    http::header::AUTHORIZATION,
+                    format!("Bearer {}", self.token),
+                )
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .map_err(|e| e.to_string())?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| format!("request: {e}"))?;
+            let code = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?
+                .to_bytes();
+            if code != StatusCode::OK {
+                return Err(format!(
+                    "answered {code}: {}",
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ));
+            }
+            Ok(body)
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(e)) => Err(unavailable(format!(
+                "GET {path} from node {node_name} at {addr}: {e}"
+            ))),
+            Err(_) => Err(unavailable(format!(
+                "GET {path} from node {node_name} at {addr}: timed out"
+            ))),
+        }
+    }
+}
+
 /// Whether a request is one this module serves.
 pub fn handles(t: &Target) -> bool {
     t.group.is_empty()
@@ -127,20 +200,31 @@ pub fn pick_container(pod: &Value, asked: Option<&str>) -> Result<String, ApiErr
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let names: Vec<&str> = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
-        .unwrap_or_default();
+    let names_at = |path: &str| -> Vec<&str> {
+        pod.pointer(path)
+            .and_then(Value::as_array)
+            .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
+            .unwrap_or_default()
+    };
+    let (names, init) = (
+        names_at("/spec/containers"),
+        names_at("/spec/initContainers"),
+    );
     match asked.filter(|c| !c.is_empty()) {
-        Some(c) if names.contains(&c) => Ok(c.to_owned()),
+        // Init containers have logs (and run commands) too.
+        Some(c) if names.contains(&c) || init.contains(&c) => Ok(c.to_owned()),
         Some(c) => Err(ApiError::bad_request(format!(
             "container {c} is not valid for pod {name}"
         ))),
         None if names.len() == 1 => Ok(names[0].to_owned()),
-        None => Err(ApiError::bad_request(format!(
+        None if init.is_empty() => Err(ApiError::bad_request(format!(
             "a container name must be specified for pod {name}, choose one of: [{}]",
             names.join(" ")
+        ))),
+        None => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {name}, choose one of: [{}] or one of the init containers: [{}]",
+            names.join(" "),
+            init.join(" ")
         ))),
     }
 }
@@ -336,6 +420,16 @@ mod tests {
         assert_eq!(pick_container(&two, Some("b")).ok().as_deref(), Some("b"));
         assert!(pick_container(&two, None).is_err());
         assert!(pick_container(&one, Some("zz")).is_err());
+        let with_init = json!({"metadata": {"name": "p"}, "spec": {
+            "initContainers": [{"name": "setup"}], "containers": [{"name": "a"}, {"name": "b"}]}});
+        assert_eq!(
+            pick_container(&with_init, Some("setup")).ok().as_deref(),
+            Some("setup")
+        );
+        assert!(pick_container(&with_init, None).is_err_and(|e| {
+            e.to_string()
+                .contains("or one of the init containers: [setup]")
+        }));
         assert_eq!(encode("echo hi; exit 3"), "echo%20hi%3B%20exit%203");
     }
 }

@@ -6,6 +6,7 @@
 //!   channel protocol `v5.channel.k8s.io`/`v4.channel.k8s.io` ([`exec`]),
 //! - `GET|POST /portForward/{ns}/{pod}`: SPDY tunnelled in a WebSocket
 //!   ([`portforward`]),
+//! - `GET /stats/summary`: the kubelet's Summary API ([`stats`]),
 //! - `GET /healthz`.
 //!
 //! Callers authenticate with a bearer token the agent checks by creating a
@@ -21,6 +22,7 @@ pub mod exec;
 pub mod logs;
 pub mod portforward;
 pub mod spdy;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -72,6 +74,10 @@ pub struct Node {
     pub runtimes: Vec<Arc<dyn Runtime>>,
     /// Recent token reviews.
     pub reviews: auth::Cache,
+    /// The node's name, as its Node object has it.
+    pub node_name: String,
+    /// The last CPU samples, for rates in `/stats/summary`.
+    pub samples: stats::Samples,
 }
 
 /// Binds the listener (port 0 picks a free port).
@@ -213,6 +219,7 @@ async fn handle(node: Arc<Node>, req: Request<Incoming>) -> Response<Body> {
             let (ns, pod, container) = (ns.to_string(), pod.to_string(), container.to_string());
             exec::upgrade(node.clone(), req, ns, pod, container)
         }
+        ("GET", ["stats", "summary"]) => stats::summary(&node).await,
         ("GET" | "POST", ["portForward", ns, pod]) => {
             let (ns, pod) = (ns.to_string(), pod.to_string());
             portforward::upgrade(node.clone(), req, ns, pod)
