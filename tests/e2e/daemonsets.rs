@@ -321,3 +321,27 @@ async fn drain_respects_budgets_and_cordon_blocks_scheduling() -> anyhow::Result
     assert_eq!(live_pods(&pods, "web").await.len(), 3);
     Ok(())
 }
+
+/// kube-rs' `Api::evict` over HTTPS: the Eviction subresource answers a
+/// client other than kubectl too (a pending pod goes without a budget
+/// check, as in Kubernetes).
+#[tokio::test]
+async fn kube_rs_evicts_a_pod_over_https() -> anyhow::Result<()> {
+    let c = up();
+    c.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: stuck\nspec:\n  nodeSelector: {nowhere: \"true\"}\n  containers:\n  - name: c\n    image: localhost/none:1\n",
+    );
+    let pods: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    let answer = tokio::time::timeout(
+        Duration::from_secs(20),
+        pods.evict("stuck", &kube::api::EvictParams::default()),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the eviction did not answer in 20 s"))??;
+    assert!(answer.is_success(), "{answer:?}");
+    wait("the evicted pod gone", || async {
+        pods.get_opt("stuck").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    Ok(())
+}

@@ -111,6 +111,29 @@ pub(super) async fn delete_one<S: Store>(
     name: &str,
     opts: &Options,
 ) -> Result<Value, ApiError> {
+    // The delete is a compare-and-swap on what was just read; a concurrent
+    // writer (the scheduler noting a pod unschedulable, a status update)
+    // makes it conflict. Like Kubernetes' GuaranteedUpdate, read again and
+    // retry, re-checking the caller's preconditions each time, rather than
+    // hand the caller a 409 it did not ask for.
+    let mut attempts = 0;
+    loop {
+        match delete_once(api, ctx, name, opts).await {
+            Err(e) if e.code() == 409 && attempts < CONFLICT_RETRIES => attempts += 1,
+            done => return done,
+        }
+    }
+}
+
+/// How often a delete that lost a race is tried again.
+const CONFLICT_RETRIES: u32 = 5;
+
+async fn delete_once<S: Store>(
+    api: &Api<S>,
+    ctx: &Ctx,
+    name: &str,
+    opts: &Options,
+) -> Result<Value, ApiError> {
     let res = &ctx.res;
     let (current, kv) = api.read(res, ctx.ns(), name).await?;
     let meta = objects::meta(&current);
