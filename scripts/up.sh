@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Skiff needs, builds it and the Wasm examples, starts
-# `skiff up` (API server, scheduler and node agent in one process, state in
-# redb under the data directory) and runs the example workload: a Wasm HTTP
-# service pod, a Wasm job pod and (as root) a native busybox pod, each with
-# an address on the pod network (bridge skiff0, 10.42.0.0/24). Stop it with:
-#   kill "$(cat "$SKIFF_DATA_DIR/skiff.pid")" "$(cat "$SKIFF_DATA_DIR/registry.pid")"
+# `skiff up` (API server, scheduler, controller manager and node agent in
+# one process, state in redb under the data directory) and runs the example
+# workload: a Wasm HTTP service pod, a Wasm job pod and (as root) a native
+# busybox pod, each with an address on the pod network (bridge skiff0,
+# 10.42.0.0/24). Stop it with:
+#   kill "$(cat "$SKIFF_DATA_DIR/skiff.pid")"
 # SKIFF_BIN=path skips the build and runs that skiff (with its
 # skiff-native-shim beside it).
 set -euo pipefail
@@ -23,43 +24,31 @@ export SKIFF_DATA_DIR="${SKIFF_DATA_DIR:-$default_dir}"
 mkdir -p "$SKIFF_DATA_DIR"
 
 # The native example's image: busybox built locally (no network: umoci and
-# the host's static busybox) and served by a registry on loopback, since
-# there is no public registry to pull from. Skiff pulls from loopback
-# registries over plain HTTP.
-registry_port="${SKIFF_REGISTRY_PORT:-5050}"
-registry_dir="$SKIFF_DATA_DIR/example-registry"
-if ! { [ -f "$SKIFF_DATA_DIR/registry.pid" ] && kill -0 "$(cat "$SKIFF_DATA_DIR/registry.pid")" 2>/dev/null; }; then
-  mkdir -p "$registry_dir"
-  cat >"$registry_dir/config.yml" <<CFG
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $registry_dir/storage
-http:
-  addr: 127.0.0.1:$registry_port
-CFG
-  nohup docker-registry serve "$registry_dir/config.yml" >"$registry_dir/registry.log" 2>&1 &
-  echo $! >"$SKIFF_DATA_DIR/registry.pid"
-fi
-if [ ! -f "$registry_dir/busybox-oci/index.json" ]; then
-  rm -rf "$registry_dir/busybox-oci" "$registry_dir/bundle"
-  umoci init --layout "$registry_dir/busybox-oci"
-  umoci new --image "$registry_dir/busybox-oci:v1"
-  umoci unpack --rootless --image "$registry_dir/busybox-oci:v1" "$registry_dir/bundle" >/dev/null
-  mkdir -p "$registry_dir/bundle/rootfs/bin" "$registry_dir/bundle/rootfs/tmp"
-  cp /bin/busybox "$registry_dir/bundle/rootfs/bin/busybox"
+# the host's static busybox) as an OCI image layout, which `skiff up
+# --import` loads into the node's store — no registry needed (as
+# `k3s ctr images import`).
+layout_dir="$SKIFF_DATA_DIR/example-images"
+if [ ! -f "$layout_dir/busybox-oci/index.json" ]; then
+  rm -rf "$layout_dir/busybox-oci" "$layout_dir/bundle"
+  mkdir -p "$layout_dir"
+  umoci init --layout "$layout_dir/busybox-oci"
+  umoci new --image "$layout_dir/busybox-oci:v1"
+  umoci unpack --rootless --image "$layout_dir/busybox-oci:v1" "$layout_dir/bundle" >/dev/null
+  mkdir -p "$layout_dir/bundle/rootfs/bin" "$layout_dir/bundle/rootfs/tmp"
+  cp /bin/busybox "$layout_dir/bundle/rootfs/bin/busybox"
   for a in $(/bin/busybox --list); do
-    [ "$a" = busybox ] || ln -sf busybox "$registry_dir/bundle/rootfs/bin/$a"
+    [ "$a" = busybox ] || ln -sf busybox "$layout_dir/bundle/rootfs/bin/$a"
   done
-  umoci repack --image "$registry_dir/busybox-oci:v1" "$registry_dir/bundle"
-  umoci config --image "$registry_dir/busybox-oci:v1" --config.cmd=sh --config.env=PATH=/bin
-  rm -rf "$registry_dir/bundle"
+  umoci repack --image "$layout_dir/busybox-oci:v1" "$layout_dir/bundle"
+  umoci config --image "$layout_dir/busybox-oci:v1" --config.cmd=sh --config.env=PATH=/bin
+  rm -rf "$layout_dir/bundle"
 fi
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$registry_port/v2/" >/dev/null && break; sleep 0.1; done
-skopeo copy --quiet --dest-tls-verify=false "oci:$registry_dir/busybox-oci:v1" \
-  "docker://127.0.0.1:$registry_port/skiff/busybox:v1"
+native_import=()
+# Native containers need root (namespaces, cgroups); without it Skiff runs
+# the Wasm pods only.
+if [ "$(id -u)" = 0 ]; then
+  native_import=(--import "$layout_dir/busybox-oci:v1=localhost/skiff/busybox:v1")
+fi
 
 if [ -f "$SKIFF_DATA_DIR/skiff.pid" ] && kill -0 "$(cat "$SKIFF_DATA_DIR/skiff.pid")" 2>/dev/null; then
   echo "skiff is already running (pid $(cat "$SKIFF_DATA_DIR/skiff.pid"))"
@@ -68,13 +57,14 @@ else
   nohup "$skiff" up --data-dir "$SKIFF_DATA_DIR" --listen 127.0.0.1:6443 \
     --import "wasm-examples/out/hello-http.wasm=localhost/skiff/hello-http:v1" \
     --import "wasm-examples/out/job.wasm=localhost/skiff/job:v1" \
+    "${native_import[@]}" \
     >"$SKIFF_DATA_DIR/skiff.log" 2>&1 &
   echo $! >"$SKIFF_DATA_DIR/skiff.pid"
   for _ in $(seq 100); do [ -f "$SKIFF_DATA_DIR/kubeconfig.yaml" ] && break; sleep 0.1; done
 fi
 export KUBECONFIG="$SKIFF_DATA_DIR/kubeconfig.yaml"
 kubectl wait --for=condition=Ready node --all --timeout=30s >/dev/null
-sed "s/127.0.0.1:5050/127.0.0.1:$registry_port/" examples/hello.yaml | kubectl apply -f -
+kubectl apply -f examples/hello.yaml
 kubectl wait -n hello --for=condition=Ready pod/hello-http --timeout=30s >/dev/null
 native=$(kubectl get node -o jsonpath='{.items[0].status.runtimeHandlers[*].name}')
 if [[ " $native " == *" runc "* ]]; then

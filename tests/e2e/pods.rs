@@ -722,3 +722,34 @@ async fn native_pod_over_its_memory_limit_is_oom_killed() -> anyhow::Result<()> 
     assert!(get.contains("OOMKilled"), "{get}");
     Ok(())
 }
+
+/// An OCI image layout imported at start (`--import DIR:TAG=REF`, as
+/// `k3s ctr images import`) runs as a native pod with no registry at all.
+#[tokio::test]
+async fn native_pod_from_an_imported_oci_layout_needs_no_registry() -> anyhow::Result<()> {
+    let layout = skiff_runtime_native::testing::busybox_layout();
+    let import = format!("{}:1=localhost/imported/busybox:1", layout.display());
+    let c = match Cluster::up(&["--import", &import]) {
+        Ok(c) => c,
+        Err(e) => panic!("skiff up: {e:#}"),
+    };
+    assert!(
+        c.stdout().contains("as localhost/imported/busybox:1"),
+        "{}",
+        c.stdout()
+    );
+    c.apply(&busybox_pod(
+        "imported",
+        "localhost/imported/busybox:1",
+        "Never",
+        "echo from-layout",
+        "    imagePullPolicy: Never\n",
+    ));
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    let (p, _) = wait_pod(&api, "imported", Duration::from_secs(60), |p| {
+        phase(p) == "Succeeded" || phase(p) == "Failed"
+    })
+    .await;
+    assert_eq!(phase(&p), "Succeeded", "{:?}", p.status);
+    Ok(())
+}

@@ -69,9 +69,11 @@ pub struct UpArgs {
     /// This node's address (its InternalIP and every pod's hostIP).
     #[arg(long, default_value = "127.0.0.1")]
     pub node_ip: std::net::IpAddr,
-    /// Import a local `.wasm` file into the node's image store before
-    /// starting, as PATH or PATH=IMAGE_REF (repeatable; the reference
-    /// defaults to `localhost/<file stem>:latest`).
+    /// Import an image into the node's store before starting (repeatable):
+    /// a `.wasm` file as PATH or PATH=IMAGE_REF (the reference defaults to
+    /// `localhost/<file stem>:latest`), or an OCI image layout directory
+    /// (what `skopeo copy … oci:DIR:TAG` writes) as DIR[:TAG]=IMAGE_REF for
+    /// the native runtime.
     #[arg(long = "import", value_name = "PATH[=REF]")]
     pub import: Vec<String>,
     /// The pod network.
@@ -124,7 +126,8 @@ pub struct AgentArgs {
     /// This node's address (its InternalIP and every pod's hostIP).
     #[arg(long, default_value = "127.0.0.1")]
     pub node_ip: std::net::IpAddr,
-    /// Import a local `.wasm` file first, as PATH or PATH=IMAGE_REF.
+    /// Import an image first (repeatable): a `.wasm` file as PATH or
+    /// PATH=IMAGE_REF, or an OCI image layout as DIR[:TAG]=IMAGE_REF.
     #[arg(long = "import", value_name = "PATH[=REF]")]
     pub import: Vec<String>,
     /// The pod network.

@@ -288,6 +288,93 @@ pub struct Fetched {
     pub layers: Vec<(String, String, Vec<u8>)>,
 }
 
+/// Reads the image tagged `tag` (or the only one) from an OCI image layout
+/// directory — what `skopeo copy … oci:DIR:TAG`, `umoci` and `buildah push
+/// oci:` write — verifying every blob against its digest, as a pull would.
+/// This is how images reach a node with no registry (`k3s ctr images
+/// import`). Blocking.
+pub fn read_oci_layout(dir: &Path, tag: Option<&str>) -> Result<Fetched, ImageError> {
+    let what = dir.display().to_string();
+    let not_runnable = |message: String| ImageError::NotRunnable {
+        reference: what.clone(),
+        message,
+    };
+    let json = |path: PathBuf| -> Result<serde_json::Value, ImageError> {
+        let bytes = std::fs::read(&path).map_err(|source| ImageError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| ImageError::Json { path, source })
+    };
+    let blob = |digest: &str| -> Result<Vec<u8>, ImageError> {
+        let path = dir.join("blobs/sha256").join(hex_of(digest)?);
+        let bytes = std::fs::read(&path).map_err(|source| ImageError::Io { path, source })?;
+        let actual = sha256_digest(&bytes);
+        if actual != digest {
+            return Err(ImageError::DigestMismatch {
+                reference: what.clone(),
+                expected: digest.to_owned(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    };
+    let index = json(dir.join("index.json"))?;
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    let tag_of = |m: &serde_json::Value| {
+        m.pointer("/annotations/org.opencontainers.image.ref.name")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let chosen = match (tag, manifests.as_slice()) {
+        (Some(t), ms) => ms.iter().find(|m| tag_of(m).as_deref() == Some(t)),
+        (None, [only]) => Some(only),
+        (None, _) => None,
+    }
+    .ok_or_else(|| {
+        let tags: Vec<String> = manifests.iter().filter_map(tag_of).collect();
+        not_runnable(format!(
+            "no image {} in the layout (tags: [{}])",
+            tag.map_or_else(
+                || "(untagged, and not exactly one)".to_owned(),
+                |t| format!("tagged {t:?}")
+            ),
+            tags.join(", ")
+        ))
+    })?;
+    let manifest_digest = chosen["digest"]
+        .as_str()
+        .ok_or_else(|| not_runnable("index entry without a digest".into()))?
+        .to_owned();
+    let manifest: serde_json::Value = serde_json::from_slice(&blob(&manifest_digest)?)
+        .map_err(|e| not_runnable(format!("manifest does not parse: {e}")))?;
+    if manifest.get("manifests").is_some() {
+        return Err(not_runnable(
+            "the tag names an index; import a single-platform image".into(),
+        ));
+    }
+    let config_digest = manifest
+        .pointer("/config/digest")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| not_runnable("manifest without a config".into()))?;
+    let config = blob(config_digest)?;
+    let mut layers = Vec::new();
+    for l in manifest["layers"].as_array().cloned().unwrap_or_default() {
+        let digest = l["digest"]
+            .as_str()
+            .ok_or_else(|| not_runnable("layer without a digest".into()))?
+            .to_owned();
+        let media_type = l["mediaType"].as_str().unwrap_or_default().to_owned();
+        let data = blob(&digest)?;
+        layers.push((digest, media_type, data));
+    }
+    Ok(Fetched {
+        manifest_digest: Some(manifest_digest),
+        config,
+        layers,
+    })
+}
+
 /// Pulls `reference` (an index resolves to linux/amd64) and verifies the
 /// config and every layer against the manifest.
 pub async fn fetch(
@@ -357,6 +444,51 @@ pub async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes `blob` into the layout and returns its digest.
+    fn put(dir: &Path, blob: &[u8]) -> String {
+        let d = sha256_digest(blob);
+        let p = dir.join("blobs/sha256").join(hex_of(&d).expect("hex"));
+        std::fs::write(p, blob).expect("blob");
+        d
+    }
+
+    #[test]
+    fn oci_layouts_are_read_by_tag_and_verified() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("blobs/sha256")).expect("dirs");
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let layer = tar_of(&[("hello", b"hi")]);
+        let (c, l) = (put(root, config), put(root, &layer));
+        let manifest = serde_json::json!({"schemaVersion": 2,
+            "config": {"digest": c, "mediaType": "application/vnd.oci.image.config.v1+json", "size": config.len()},
+            "layers": [{"digest": l, "mediaType": "application/vnd.oci.image.layer.v1.tar", "size": layer.len()}]});
+        let m = put(root, manifest.to_string().as_bytes());
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"digest": m,
+            "annotations": {"org.opencontainers.image.ref.name": "1"}}]});
+        std::fs::write(root.join("index.json"), index.to_string()).expect("index");
+
+        let got = read_oci_layout(root, Some("1")).expect("read");
+        assert_eq!(got.manifest_digest.as_deref(), Some(m.as_str()));
+        assert_eq!(got.layers.len(), 1);
+        assert!(read_oci_layout(root, None).is_ok(), "the only image");
+        assert!(matches!(
+            read_oci_layout(root, Some("2")),
+            Err(ImageError::NotRunnable { message, .. }) if message.contains("tags: [1]")
+        ));
+        // A blob that does not match its name is refused, as in a pull.
+        std::fs::write(
+            root.join("blobs/sha256").join(hex_of(&l).expect("hex")),
+            b"tampered",
+        )
+        .expect("tamper");
+        assert!(matches!(
+            read_oci_layout(root, Some("1")),
+            Err(ImageError::DigestMismatch { .. })
+        ));
+    }
 
     fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());

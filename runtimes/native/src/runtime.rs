@@ -95,13 +95,9 @@ pub struct NativeImages {
     insecure: Vec<String>,
 }
 
-#[async_trait]
-impl ImageService for NativeImages {
-    async fn pull_image(&self, spec: &ImageSpec, auth: &RegistryAuth) -> Result<ImageStatus> {
-        let reference = spec.image.clone();
-        let fetched = image::fetch(&reference, auth, &self.insecure)
-            .await
-            .map_err(|e| e.into_runtime(&reference))?;
+impl NativeImages {
+    /// Records verified content as `reference`, unpacking new layers.
+    async fn add(&self, reference: String, fetched: image::Fetched) -> Result<ImageStatus> {
         let store = Arc::clone(&self.store);
         let r = reference.clone();
         blocking(move || {
@@ -124,6 +120,35 @@ impl ImageService for NativeImages {
             kind: "image",
             id: reference,
         })
+    }
+
+    /// Imports the image tagged `tag` (or the only one) of the OCI image
+    /// layout at `dir` as `reference`: how images reach a node without a
+    /// registry, as `k3s ctr images import` does.
+    pub async fn import_oci_layout(
+        &self,
+        dir: &Path,
+        tag: Option<&str>,
+        reference: &str,
+    ) -> Result<ImageStatus> {
+        let (dir, tag) = (dir.to_owned(), tag.map(str::to_owned));
+        let r = reference.to_owned();
+        let fetched = blocking(move || {
+            image::read_oci_layout(&dir, tag.as_deref()).map_err(|e| e.into_runtime(&r))
+        })
+        .await?;
+        self.add(reference.to_owned(), fetched).await
+    }
+}
+
+#[async_trait]
+impl ImageService for NativeImages {
+    async fn pull_image(&self, spec: &ImageSpec, auth: &RegistryAuth) -> Result<ImageStatus> {
+        let reference = spec.image.clone();
+        let fetched = image::fetch(&reference, auth, &self.insecure)
+            .await
+            .map_err(|e| e.into_runtime(&reference))?;
+        self.add(reference, fetched).await
     }
 
     async fn image_status(&self, spec: &ImageSpec) -> Result<Option<ImageStatus>> {
@@ -330,6 +355,11 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
 }
 
 impl NativeRuntime {
+    /// The runtime's image store, for imports beside pulls.
+    pub fn native_images(&self) -> &NativeImages {
+        &self.images
+    }
+
     /// Opens the runtime's state under `config.root`. Blocking.
     pub fn new(config: NativeRuntimeConfig) -> Result<NativeRuntime> {
         let store =

@@ -93,19 +93,40 @@ pub async fn start(
             .await
             .context("starting the Wasm runtime")?
             .context("starting the Wasm runtime")?;
+    let network = pod_network(join.pod_cidr).await;
+    let native = native_runtime(&join.dir, network.as_ref()).await;
     for spec in &join.imports {
         let (path, reference) = match spec.split_once('=') {
             Some((p, r)) => (p, Some(r)),
             None => (spec.as_str(), None),
         };
+        // An OCI image layout directory is a container image for the native
+        // runtime (`DIR[:TAG]=REF`); anything else is a `.wasm` file.
+        let (dir, tag) = match path.rsplit_once(':') {
+            Some((d, t)) if Path::new(d).join("index.json").is_file() => (d, Some(t)),
+            _ => (path, None),
+        };
+        if Path::new(dir).join("index.json").is_file() {
+            let native = native.as_ref().with_context(|| {
+                format!("importing {path}: the native runtime is not available on this host")
+            })?;
+            let reference = reference.with_context(|| {
+                format!("importing {path}: name the image, as {path}=REGISTRY/NAME:TAG")
+            })?;
+            let st = native
+                .native_images()
+                .import_oci_layout(Path::new(dir), tag, reference)
+                .await
+                .with_context(|| format!("importing {path}"))?;
+            println!("imported {path} as {reference} ({})", st.id);
+            continue;
+        }
         let (r, id) = wasm
             .import_file(Path::new(path), reference)
             .await
             .with_context(|| format!("importing {path}"))?;
         println!("imported {path} as {r} ({id})");
     }
-    let network = pod_network(join.pod_cidr).await;
-    let native = native_runtime(&join.dir, network.as_ref()).await;
     let mut cfg = skiff_node::Config::new(join.node_name, join.dir);
     cfg.address = join.node_ip;
     cfg.kubelet_port = join.kubelet_port;
