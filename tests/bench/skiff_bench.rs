@@ -6,12 +6,15 @@
 //! cargo build --release -p skiff
 //! cargo run --release -p skiff-tests --bin skiff-bench -- api
 //! cargo run --release -p skiff-tests --bin skiff-bench --features etcd -- store
+//! cargo run --release -p skiff-tests --bin skiff-bench -- pods
 //! ```
 //!
 //! `api` runs the real `skiff server` (`$SKIFF_BIN`, default the `skiff`
 //! beside this binary, i.e. target/release/skiff) on loopback and drives it
 //! over HTTPS; `store` drives `skiff_store::RedbStore` in-process and etcd on
-//! loopback. Every run ends with a Markdown table and the command to rerun it.
+//! loopback; `pods` runs `skiff up` in a network namespace of its own (as
+//! the e2e tests do) and times pod startup and workloads. Every run ends
+//! with a Markdown table and the command to rerun it.
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +23,7 @@ mod etcd;
 mod pods;
 mod stats;
 mod store;
+mod workloads;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,6 +41,9 @@ enum What {
     Api(api::ApiArgs),
     /// The store alone: group commit, one transaction per write, etcd.
     Store(store::StoreArgs),
+    /// Pods and workloads on `skiff up`: startup latency, a big Deployment,
+    /// a rolling update, a big Job.
+    Pods(workloads::PodsArgs),
     /// (Internal) fills a fresh RedbStore and prints this process's RSS.
     #[command(hide = true)]
     StoreRss(store::StoreRssArgs),
@@ -55,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         match &cli.what {
             What::Api(args) => api::run(args, &mut report).await,
             What::Store(args) => store::run(args, &mut report).await,
+            What::Pods(args) => workloads::run(args, &mut report).await,
             What::StoreRss(args) => store::rss_child(args).await,
         }
     });
