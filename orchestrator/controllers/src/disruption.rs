@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
@@ -25,13 +24,13 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::{Action, trigger_self, trigger_with};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, applier, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, applier};
 use skiff_api::selector::LabelSelector;
 use skiff_client::events::{Recorder, Type};
 
 use crate::replicaset::Backoff;
-use crate::{Ctx, Shutdown, owner, pods};
+use crate::{Ctx, Shutdown, cache, owner, pods};
 
 /// The component name on events, as in Kubernetes.
 pub const COMPONENT: &str = "controllermanager";
@@ -71,20 +70,8 @@ struct State {
 /// Runs the controller until `shutdown` completes.
 pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
     let client = ctx.client.clone();
-    let (pdb_store, pdb_writer) = reflector::store::<PodDisruptionBudget>();
-    let (pod_store, pod_writer) = reflector::store::<Pod>();
-    let pdb_events = reflector::reflector(
-        pdb_writer,
-        watcher(
-            Api::<PodDisruptionBudget>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff(),
-    );
-    let pod_events = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    );
+    let (pdb_store, pdb_events) = cache::all::<PodDisruptionBudget>(&client);
+    let (pod_store, pod_events) = cache::all::<Pod>(&client);
     let pdbs = pdb_store.clone();
     let from_pods = trigger_with(pod_events.touched_objects(), move |p: Pod| {
         budgets_of(&pdbs, &p)
@@ -96,21 +83,15 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
         recorder: Recorder::new(client, COMPONENT, "skiff-controller-manager"),
         backoff: Backoff::default(),
     });
-    applier(
+    let results = applier(
         |pdb, st| Box::pin(reconcile(pdb, st)),
         error_policy,
         state,
         pdb_store,
         queue,
         kube::runtime::Config::default(),
-    )
-    .take_until(shutdown)
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            tracing::debug!(error = %e, "disruption reconcile");
-        }
-    })
-    .await;
+    );
+    cache::drive(results, shutdown, "disruption").await;
 }
 
 /// The budgets in the pod's namespace whose selector matches it.

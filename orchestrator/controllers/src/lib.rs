@@ -21,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;

@@ -17,20 +17,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, trigger_with};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, applier, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{applier, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use skiff_api::selector::{LabelSelector, SelectorError};
 use skiff_client::events::{Recorder, Type};
 
-use crate::{Ctx, Shutdown, owner, pods};
+use crate::{Ctx, Shutdown, cache, owner, pods};
 
 /// The component name on events, as in Kubernetes.
 pub const COMPONENT: &str = "replicaset-controller";
@@ -222,20 +221,8 @@ impl Backoff {
 /// Runs the controller until `shutdown` completes.
 pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
     let client = ctx.client.clone();
-    let (rs_store, rs_writer) = reflector::store::<ReplicaSet>();
-    let (pod_store, pod_writer) = reflector::store::<Pod>();
-    let rs_events = reflector::reflector(
-        rs_writer,
-        watcher(
-            Api::<ReplicaSet>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff(),
-    );
-    let pod_events = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    );
+    let (rs_store, rs_events) = cache::all::<ReplicaSet>(&client);
+    let (pod_store, pod_events) = cache::all::<Pod>(&client);
     let state = Arc::new(State {
         client: client.clone(),
         pods: pod_store,
@@ -271,21 +258,15 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
         watcher::Event::Init | watcher::Event::InitDone => None,
     });
     let queue = futures::stream::select(from_rss, from_pods);
-    applier(
+    let results = applier(
         |rs, st| Box::pin(reconcile(rs, st)),
         error_policy,
         state,
         rs_store,
         queue,
         kube::runtime::Config::default(),
-    )
-    .take_until(shutdown)
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            tracing::debug!(error = %e, "replicaset reconcile");
-        }
-    })
-    .await;
+    );
+    cache::drive(results, shutdown, "replicaset").await;
 }
 
 /// The ReplicaSets a pod event concerns.

@@ -17,14 +17,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, trigger_with};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, applier, watcher};
 use serde_json::{Value, json};
 use skiff_api::selector::{LabelSelector, SelectorError};
@@ -35,7 +34,7 @@ use self::nodes::{
 };
 use crate::history::{self, HASH_LABEL};
 use crate::replicaset::{Backoff, Expectations, adopt, generate_name, release};
-use crate::{Ctx, Shutdown, owner, pods};
+use crate::{Ctx, Shutdown, cache, owner, pods};
 
 /// The component name on events, as in Kubernetes.
 pub const COMPONENT: &str = "daemonset-controller";
@@ -95,25 +94,9 @@ struct State {
 /// Runs the controller until `shutdown` completes.
 pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
     let client = ctx.client.clone();
-    let (ds_store, ds_writer) = reflector::store::<DaemonSet>();
-    let (pod_store, pod_writer) = reflector::store::<Pod>();
-    let (node_store, node_writer) = reflector::store::<Node>();
-    let ds_events = reflector::reflector(
-        ds_writer,
-        watcher(
-            Api::<DaemonSet>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff(),
-    );
-    let pod_events = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    );
-    let node_events = reflector::reflector(
-        node_writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    );
+    let (ds_store, ds_events) = cache::all::<DaemonSet>(&client);
+    let (pod_store, pod_events) = cache::all::<Pod>(&client);
+    let (node_store, node_events) = cache::all::<Node>(&client);
     let state = Arc::new(State {
         client: client.clone(),
         pods: pod_store,
@@ -154,21 +137,15 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
         watcher::Event::Init | watcher::Event::InitDone => None,
     });
     let queue = futures::stream::select(from_dss, futures::stream::select(from_pods, from_nodes));
-    applier(
+    let results = applier(
         |d, st| Box::pin(reconcile(d, st)),
         error_policy,
         state,
         ds_store,
         queue,
         kube::runtime::Config::default(),
-    )
-    .take_until(shutdown)
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            tracing::debug!(error = %e, "daemonset reconcile");
-        }
-    })
-    .await;
+    );
+    cache::drive(results, shutdown, "daemonset").await;
 }
 
 fn key_of(d: &DaemonSet) -> String {

@@ -21,14 +21,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, trigger_self, trigger_with};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, applier, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, applier};
 use serde_json::json;
 use skiff_api::selector::{LabelSelector, SelectorError};
 use skiff_client::events::{Recorder, Type};
@@ -40,7 +39,7 @@ use self::revision::{
 use self::rolling::{is_recreate, max_surge, new_rs_new_replicas, replicas, rs_replicas};
 use self::status::{condition, new_condition, reason, set_condition};
 use crate::replicaset::{Backoff, adopt, release};
-use crate::{Ctx, Shutdown, owner};
+use crate::{Ctx, Shutdown, cache, owner};
 
 /// The component name on events, as in Kubernetes.
 pub const COMPONENT: &str = "deployment-controller";
@@ -92,24 +91,8 @@ struct State {
 /// Runs the controller until `shutdown` completes.
 pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
     let client = ctx.client.clone();
-    let (d_store, d_writer) = reflector::store::<Deployment>();
-    let (rs_store, rs_writer) = reflector::store::<ReplicaSet>();
-    let d_events = reflector::reflector(
-        d_writer,
-        watcher(
-            Api::<Deployment>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff(),
-    );
-    let rs_events = reflector::reflector(
-        rs_writer,
-        watcher(
-            Api::<ReplicaSet>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff(),
-    );
+    let (d_store, d_events) = cache::all::<Deployment>(&client);
+    let (rs_store, rs_events) = cache::all::<ReplicaSet>(&client);
     let owners = d_store.clone();
     let from_rss = trigger_with(rs_events.touched_objects(), move |rs: ReplicaSet| {
         deployments_of(&owners, &rs)
@@ -121,21 +104,15 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
         recorder: Recorder::new(client, COMPONENT, "skiff-controller-manager"),
         backoff: Backoff::default(),
     });
-    applier(
+    let results = applier(
         |d, st| Box::pin(reconcile(d, st)),
         error_policy,
         state,
         d_store,
         queue,
         kube::runtime::Config::default(),
-    )
-    .take_until(shutdown)
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            tracing::debug!(error = %e, "deployment reconcile");
-        }
-    })
-    .await;
+    );
+    cache::drive(results, shutdown, "deployment").await;
 }
 
 /// The Deployments a ReplicaSet event concerns.
