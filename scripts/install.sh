@@ -20,6 +20,8 @@ command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v runc >/dev/null || need+=(runc)
+# htpasswd: the tests' registries that require basic auth.
+command -v htpasswd >/dev/null || need+=(apache2-utils)
 # The pod network (bridge, veths) is set up with iproute2; the end-to-end
 # tests run each cluster in its own network namespace via nsenter.
 command -v ip >/dev/null || need+=(iproute2)

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 export PATH="$HOME/.cargo/bin:$PATH"
+# A clean clone gains nothing from incremental state, and it costs gigabytes
+# of disk; CI machines have little to spare.
+export CARGO_INCREMENTAL=0
 
 wasm-examples/build.sh
 cargo fmt --all -- --check

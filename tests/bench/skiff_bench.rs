@@ -7,6 +7,7 @@
 //! cargo run --release -p skiff-tests --bin skiff-bench -- api
 //! cargo run --release -p skiff-tests --bin skiff-bench --features etcd -- store
 //! cargo run --release -p skiff-tests --bin skiff-bench -- pods
+//! cargo run --release -p skiff-tests --bin skiff-bench -- node
 //! ```
 //!
 //! `api` runs the real `skiff server` (`$SKIFF_BIN`, default the `skiff`
@@ -20,6 +21,7 @@ use clap::{Parser, Subcommand};
 
 mod api;
 mod etcd;
+mod node;
 mod pods;
 mod stats;
 mod store;
@@ -44,6 +46,9 @@ enum What {
     /// Pods and workloads on `skiff up`: startup latency, a big Deployment,
     /// a rolling update, a big Job.
     Pods(workloads::PodsArgs),
+    /// One node: `skiff up` ready time, Wasm pod density and memory per
+    /// pod, scheduler bindings/s.
+    Node(node::NodeArgs),
     /// (Internal) fills a fresh RedbStore and prints this process's RSS.
     #[command(hide = true)]
     StoreRss(store::StoreRssArgs),
@@ -63,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             What::Api(args) => api::run(args, &mut report).await,
             What::Store(args) => store::run(args, &mut report).await,
             What::Pods(args) => workloads::run(args, &mut report).await,
+            What::Node(args) => node::run(args, &mut report).await,
             What::StoreRss(args) => store::rss_child(args).await,
         }
     });

@@ -117,6 +117,22 @@ where
     }
 }
 
+/// Polls `check` every `every` until it returns `Some`; false after `limit`.
+pub(crate) async fn poll_until<F, Fut>(limit: Duration, every: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<()>>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await.is_some() {
+            return true;
+        }
+        tokio::time::sleep(every).await;
+    }
+    false
+}
+
 /// The `p`th percentile (nearest rank) of sorted samples; zero if empty.
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
@@ -29,12 +29,11 @@ use skiff_runtime_native::testing::Registry;
 use skiff_tests::Cluster;
 use tokio::sync::oneshot;
 
-use crate::stats::{Report, Run, Verdict, drive, ms};
+use crate::stats::{Report, Run, Verdict, drive, ms, poll_until};
 
 const HELLO_V1: &str = "localhost/skiff-bench/hello-http:v1";
 const HELLO_V2: &str = "localhost/skiff-bench/hello-http:v2";
 const JOB: &str = "localhost/skiff-bench/job:v1";
-const NODE: &str = "e2e-node";
 /// How often workload status is read.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -65,10 +64,10 @@ pub(crate) struct PodsArgs {
     /// Limit for each measurement, seconds.
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
-    /// The `pods` capacity the bench writes into the Node's status while
-    /// the workloads run (`skiff up` reports a fixed 110); 0 leaves it.
+    /// `skiff up --max-pods`: the node's `pods` capacity, above the
+    /// kubelet's default 110 so the 1,000-replica workloads fit on one node.
     #[arg(long, default_value_t = 2000)]
-    node_pods: usize,
+    max_pods: usize,
     /// Copy `skiff up`'s log here at the end.
     #[arg(long)]
     keep_log: Option<std::path::PathBuf>,
@@ -90,6 +89,7 @@ pub(crate) async fn run(args: &PodsArgs, report: &mut Report) -> anyhow::Result<
     .collect();
     // Room for more than the 253 addresses of the default /24.
     up_args.extend(["--pod-cidr".to_owned(), "10.42.0.0/21".to_owned()]);
+    up_args.extend(["--max-pods".to_owned(), args.max_pods.to_string()]);
     let cluster = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = up_args.iter().map(String::as_str).collect();
         Cluster::up(&args)
@@ -171,10 +171,6 @@ async fn measure(
         }
     }
 
-    // The workloads need more pods on the one node than its reported
-    // capacity; the bench keeps rewriting it while they run.
-    let capacity = (args.node_pods > 0).then(|| hold_node_capacity(client.clone(), args.node_pods));
-
     // 2. A 1,000-replica Deployment.
     let n = args.batch;
     create_namespace(client, "bench-batch").await?;
@@ -186,7 +182,7 @@ async fn measure(
             &serde_json::from_value(deployment("batch", n, HELLO_V1))?,
         )
         .await?;
-    let done = wait(limit, || async {
+    let done = poll_until(limit, POLL, || async {
         let d = deployments.get("batch").await.ok()?;
         let ready = d
             .status
@@ -228,7 +224,7 @@ async fn measure(
             async move { rolled_out(&deployments.get("roll").await.ok()?, n, image).then_some(()) }
         }
     };
-    if !wait(limit, rolled_out(HELLO_V1)).await {
+    if !poll_until(limit, POLL, rolled_out(HELLO_V1)).await {
         bail!("the {n}-replica Deployment did not become available in {limit:?}");
     }
     let t = Instant::now();
@@ -238,7 +234,7 @@ async fn measure(
     deployments
         .patch("roll", &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    let done = wait(limit, rolled_out(HELLO_V2)).await;
+    let done = poll_until(limit, POLL, rolled_out(HELLO_V2)).await;
     let took = t.elapsed();
     report.row(
         &format!("Rolling update of a {n}-replica Wasm Deployment v1 → v2: patch → all updated and available"),
@@ -258,7 +254,7 @@ async fn measure(
         &serde_json::from_value(job_manifest("batch", n, p))?,
     )
     .await?;
-    let done = wait(limit, || async {
+    let done = poll_until(limit, POLL, || async {
         let j = jobs.get("batch").await.ok()?;
         let complete = j
             .status
@@ -284,9 +280,6 @@ async fn measure(
         result_text(done, took, &format!("{succeeded}/{n} succeeded")),
         Verdict::of(done && took < Duration::from_secs(10)),
     );
-    if let Some(c) = capacity {
-        c.abort();
-    }
     report.row(
         "Load average (1/5/15 min) at the end",
         "—",
@@ -307,7 +300,8 @@ async fn startup(
     make: impl Fn(&str) -> Value,
 ) -> anyhow::Result<Run> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let waiting: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>> = Arc::default();
+    let waiting: Arc<Mutex<HashMap<String, Waiter>>> = Arc::default();
+    let hops: Arc<Mutex<Vec<Hops>>> = Arc::default();
     let watcher = tokio::spawn(watch_ready(api.clone(), waiting.clone()));
     // The watch is open before the first create.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -316,24 +310,26 @@ async fn startup(
             .map(|i| serde_json::from_value(make(&format!("p{i}"))))
             .collect::<Result<_, _>>()?,
     );
-    let run = drive(
-        args.concurrency.max(1),
-        args.startups,
-        limit,
+    let run = drive(args.concurrency.max(1), args.startups, limit, {
+        let hops = hops.clone();
         move |_, i| {
-            let (api, waiting, bodies) = (api.clone(), waiting.clone(), bodies.clone());
+            let (api, waiting, bodies, hops) =
+                (api.clone(), waiting.clone(), bodies.clone(), hops.clone());
             async move {
                 let pod = &bodies[i];
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 let (tx, rx) = oneshot::channel();
                 if let Ok(mut w) = waiting.lock() {
-                    w.insert(name.clone(), tx);
+                    w.insert(name.clone(), Waiter::new(tx));
                 }
                 api.create(&PostParams::default(), pod).await?;
-                tokio::time::timeout(Duration::from_secs(30), rx)
+                let h = tokio::time::timeout(Duration::from_secs(30), rx)
                     .await
                     .with_context(|| format!("pod {name} not Ready in 30 s"))?
                     .context("the watch ended")?;
+                if let Ok(mut all) = hops.lock() {
+                    all.push(h);
+                }
                 // Deleted in the background: `drive` times the operation,
                 // which ends at Ready.
                 tokio::spawn(async move {
@@ -343,11 +339,71 @@ async fn startup(
                 });
                 Ok(())
             }
-        },
-    )
+        }
+    })
     .await;
     watcher.abort();
+    let hops = hops.lock().map(|h| h.clone()).unwrap_or_default();
+    print_hops(&hops);
     Ok(run)
+}
+
+/// Where one pod's startup went, as the watch saw it, from the POST.
+#[derive(Clone, Copy, Debug)]
+struct Hops {
+    /// The first version with `spec.nodeName` (the scheduler's binding).
+    bound: Option<Duration>,
+    /// The first version the node agent wrote (a container status).
+    agent: Option<Duration>,
+    /// The first version showing Ready.
+    ready: Duration,
+}
+
+/// A pod the bench waits for, and its hops so far.
+struct Waiter {
+    posted: Instant,
+    bound: Option<Duration>,
+    agent: Option<Duration>,
+    tx: oneshot::Sender<Hops>,
+}
+
+impl Waiter {
+    fn new(tx: oneshot::Sender<Hops>) -> Self {
+        Waiter {
+            posted: Instant::now(),
+            bound: None,
+            agent: None,
+            tx,
+        }
+    }
+}
+
+/// Prints p50/p99 of each hop: POST → bound, bound → first agent status,
+/// that → Ready (0 when the first status already says Ready).
+fn print_hops(hops: &[Hops]) {
+    let mut create_bind = Vec::new();
+    let mut bind_agent = Vec::new();
+    let mut agent_ready = Vec::new();
+    for h in hops {
+        if let (Some(b), Some(a)) = (h.bound, h.agent) {
+            create_bind.push(b);
+            bind_agent.push(a.saturating_sub(b));
+            agent_ready.push(h.ready.saturating_sub(a));
+        }
+    }
+    for (what, v) in [
+        ("POST → bound", &mut create_bind),
+        ("bound → first node status", &mut bind_agent),
+        ("first node status → Ready", &mut agent_ready),
+    ] {
+        v.sort();
+        println!(
+            "  {what}: p50 {} / p99 {} ({} pods)",
+            ms(crate::stats::percentile(v, 50.0)),
+            ms(crate::stats::percentile(v, 99.0)),
+            v.len()
+        );
+    }
 }
 
 /// Watches the namespace's pods and, the first time one shows Ready=True,
@@ -355,7 +411,7 @@ async fn startup(
 /// the server ends a watch.
 async fn watch_ready(
     api: Api<Pod>,
-    waiting: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>,
+    waiting: Arc<Mutex<HashMap<String, Waiter>>>,
 ) -> anyhow::Result<()> {
     let mut version = "0".to_owned();
     loop {
@@ -376,11 +432,30 @@ async fn watch_ready(
             if let Some(v) = &pod.metadata.resource_version {
                 version.clone_from(v);
             }
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let Ok(mut w) = waiting.lock() else {
+                continue;
+            };
             if is_ready(&pod) {
-                let name = pod.metadata.name.unwrap_or_default();
-                let tx = waiting.lock().ok().and_then(|mut w| w.remove(&name));
-                if let Some(tx) = tx {
-                    let _ = tx.send(());
+                if let Some(wt) = w.remove(&name) {
+                    let ready = wt.posted.elapsed();
+                    let _ = wt.tx.send(Hops {
+                        bound: wt.bound.or(Some(ready)),
+                        agent: wt.agent.or(Some(ready)),
+                        ready,
+                    });
+                }
+            } else if let Some(wt) = w.get_mut(&name) {
+                let bound = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+                if wt.bound.is_none() && bound.is_some_and(|n| !n.is_empty()) {
+                    wt.bound = Some(wt.posted.elapsed());
+                }
+                let agent = pod
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.container_statuses.is_some());
+                if wt.agent.is_none() && agent {
+                    wt.agent = Some(wt.posted.elapsed());
                 }
             }
         }
@@ -519,22 +594,6 @@ fn rolled_out(d: &Deployment, replicas: usize, image: &str) -> bool {
         && s.available_replicas.unwrap_or(0) == n
 }
 
-/// Polls `check` every [`POLL`] until it returns `Some`; false after `limit`.
-async fn wait<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<()>>,
-{
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check().await.is_some() {
-            return true;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    false
-}
-
 fn result_text(done: bool, took: Duration, otherwise: &str) -> String {
     if done {
         format!("{:.2} s", took.as_secs_f64())
@@ -555,7 +614,7 @@ async fn delete_and_drain(
     let t = Instant::now();
     let _ = deployments.delete(name, &DeleteParams::background()).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let drained = wait(limit, || async {
+    let drained = poll_until(limit, POLL, || async {
         let left = pods.list_metadata(&ListParams::default()).await.ok()?;
         left.items.is_empty().then_some(())
     })
@@ -565,27 +624,6 @@ async fn delete_and_drain(
         if drained { "drained" } else { "pods left" },
         t.elapsed().as_secs_f64()
     );
-}
-
-/// Keeps writing `pods` into the Node's capacity and allocatable, every
-/// 500 ms, until aborted (the node agent's heartbeat writes 110).
-fn hold_node_capacity(client: Client, pods: usize) -> tokio::task::JoinHandle<()> {
-    let nodes: Api<Node> = Api::all(client);
-    let patch = json!({"status": {
-        "capacity": {"pods": pods.to_string()},
-        "allocatable": {"pods": pods.to_string()},
-    }});
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = nodes
-                .patch_status(NODE, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                eprintln!("patching the node's pod capacity: {e}");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })
 }
 
 async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {

@@ -3,18 +3,22 @@
 
 mod api;
 mod apply;
+mod attach;
 mod config;
 mod daemonsets;
 mod durability;
 mod garbage;
 mod gc;
+mod images;
 mod init;
 mod jobs;
 mod kubectl;
 mod node_api;
 mod pods;
 mod probes;
+mod pullsecrets;
 mod python;
+mod restart;
 mod statefulsets;
 mod top;
 mod workloads;

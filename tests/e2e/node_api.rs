@@ -264,6 +264,19 @@ fn kubectl_exec_into_a_native_pod() {
     let host = kubectl_bounded(&c, &["exec", "box", "--", "hostname"], None);
     assert_eq!(text(&host.stdout).trim(), "box", "{}", text(&host.stderr));
     assert_eq!(c.kubectl_ok(&["logs", "box"]), "started\n");
+    // kubectl cp: tar through exec, both ways.
+    let local = c.dir.path().join("to-pod.txt");
+    std::fs::write(&local, "copied in\n").unwrap();
+    let local_arg = local.display().to_string();
+    let up = kubectl_bounded(&c, &["cp", &local_arg, "box:/tmp/in.txt"], None);
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let read = kubectl_bounded(&c, &["exec", "box", "--", "cat", "/tmp/in.txt"], None);
+    assert_eq!(text(&read.stdout), "copied in\n", "{}", text(&read.stderr));
+    let back = c.dir.path().join("from-pod.txt");
+    let back_arg = back.display().to_string();
+    let down = kubectl_bounded(&c, &["cp", "box:/etc/hostname", &back_arg], None);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(std::fs::read_to_string(&back).unwrap().trim(), "box");
     // -it: kubectl wants a terminal of its own, which `script` provides;
     // the command then sees one too.
     let kubeconfig = c.kubeconfig.display().to_string();

@@ -238,3 +238,67 @@ async fn native_exec_probes_drive_readiness_and_liveness() -> anyhow::Result<()>
     .await;
     Ok(())
 }
+
+/// Lifecycle hooks (which run on the probe machinery) on a native pod:
+/// `postStart` runs once the container has started, `preStop` runs before
+/// the container gets SIGTERM when the pod is deleted, and a failing
+/// `postStart` kills the container, which restarts per its policy.
+#[tokio::test]
+async fn native_lifecycle_hooks_run_around_the_container() -> anyhow::Result<()> {
+    let c = up();
+    let ns = c.netns().expect("skiff up runs in a netns").path();
+    let registry = Registry::start(Some(&ns));
+    let busybox = registry.push_busybox("1");
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    let out = c.dir.path().join("hooks");
+    std::fs::create_dir_all(&out)?;
+    c.apply(&format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: hooked
+spec:
+  terminationGracePeriodSeconds: 20
+  volumes:
+  - name: out
+    hostPath: {{path: {out}}}
+  containers:
+  - name: main
+    image: {busybox}
+    command: ["sh", "-c", "trap 'echo term >> /out/order; exit 0' TERM; while true; do sleep 0.2; done"]
+    volumeMounts:
+    - {{name: out, mountPath: /out}}
+    lifecycle:
+      postStart:
+        exec: {{command: [sh, -c, "echo poststart >> /out/order"]}}
+      preStop:
+        exec: {{command: [sh, -c, "echo prestop >> /out/order; sleep 1"]}}
+"#,
+        out = out.display()
+    ));
+    c.apply(&busybox_pod(
+        "badhook",
+        &busybox,
+        "exec sleep 3600",
+        "    lifecycle:\n      postStart:\n        exec: {command: [sh, -c, \"exit 7\"]}\n",
+    ));
+    wait_pod(&api, "hooked", Duration::from_secs(60), running).await;
+    // Running is reported only after postStart returned.
+    let order = || std::fs::read_to_string(out.join("order")).unwrap_or_default();
+    assert_eq!(order(), "poststart\n");
+    c.kubectl_ok(&["delete", "pod", "hooked", "--wait=true", "--timeout=60s"]);
+    assert_eq!(
+        order(),
+        "poststart\nprestop\nterm\n",
+        "preStop ran, then the container got SIGTERM"
+    );
+
+    let p = wait_pod(&api, "badhook", Duration::from_secs(60), |p| {
+        container(p).restart_count >= 1
+    })
+    .await;
+    let last = container(&p).last_state.and_then(|s| s.terminated);
+    assert!(last.is_some(), "{:?}", p.status);
+    describe_until(&c, "badhook", &["FailedPostStartHook"]).await;
+    Ok(())
+}

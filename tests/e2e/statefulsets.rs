@@ -1,6 +1,7 @@
 //! StatefulSets end to end: real kubectl against `skiff up` running native
 //! busybox pods, each with its own PersistentVolumeClaim from the
-//! `local-path` provisioner — stable names, and data that outlives a pod.
+//! `local-path` provisioner — stable names, data that outlives a pod, and
+//! `kubectl rollout history|undo` over ControllerRevisions.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -120,6 +121,47 @@ async fn statefulset_pods_keep_their_names_and_data_across_deletion() -> anyhow:
     })
     .await;
     assert_eq!(starts, "web-1\nweb-1\n");
+
+    // A new template rolls out in reverse ordinal order; kubectl reads the
+    // revisions from the ControllerRevisions and rolls back to the first.
+    let v2 = registry.push_busybox("2");
+    c.kubectl_ok(&["set", "image", "statefulset/web", &format!("main={v2}")]);
+    c.kubectl_ok(&["rollout", "status", "statefulset/web", "--timeout=90s"]);
+    assert_eq!(images(&pods).await, [v2.as_str(); 3]);
+    let history = c.kubectl_ok(&["rollout", "history", "statefulset/web"]);
+    assert_eq!(revisions(&history), ["1", "2"], "{history}");
+    let first = c.kubectl_ok(&["rollout", "history", "statefulset/web", "--revision=1"]);
+    assert!(first.contains(&image), "{first}");
+    let undo = c.kubectl_ok(&["rollout", "undo", "statefulset/web"]);
+    assert!(undo.contains("rolled back"), "{undo}");
+    c.kubectl_ok(&["rollout", "status", "statefulset/web", "--timeout=90s"]);
+    assert_eq!(images(&pods).await, [image.as_str(); 3]);
+    let history = c.kubectl_ok(&["rollout", "history", "statefulset/web"]);
+    assert_eq!(revisions(&history), ["2", "3"], "{history}");
     drop(registry);
     Ok(())
+}
+
+/// The image of web-0, web-1 and web-2, in order.
+async fn images(pods: &Api<Pod>) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..3 {
+        let pod = pods.get(&format!("web-{i}")).await.ok();
+        let image = pod
+            .and_then(|p| p.spec)
+            .and_then(|s| s.containers.into_iter().next())
+            .and_then(|c| c.image)
+            .unwrap_or_default();
+        out.push(image);
+    }
+    out
+}
+
+/// The revision numbers `kubectl rollout history` lists.
+fn revisions(history: &str) -> Vec<&str> {
+    history
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.parse::<u32>().is_ok())
+        .collect()
 }

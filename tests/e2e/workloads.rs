@@ -1,6 +1,7 @@
 //! Deployments and ReplicaSets end to end: real kubectl against `skiff up`
-//! running Wasm pods (hello-http), through scale, `set image`, rollout
-//! status/history/undo/pause/resume/restart and self-healing.
+//! running Wasm pods (hello-http) and native busybox pods, through scale,
+//! `set image`, rollout status/history/undo/pause/resume/restart and
+//! self-healing.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
+use skiff_runtime_native::testing::Registry;
 use skiff_tests::Cluster;
 
 const V1: &str = "localhost/skiff/hello-http:v1";
@@ -263,5 +265,67 @@ async fn deployment_pods_heal_and_rollouts_pause_resume_restart() -> anyhow::Res
     assert!(hpa.contains("heal"), "{hpa}");
     let describe = kubectl(&c, &["describe", "deployment", "heal"]);
     assert!(describe.contains("ScalingReplicaSet"), "{describe}");
+    Ok(())
+}
+
+/// A Deployment of native busybox pods, with a readiness probe, rolled
+/// forward and back the same way as the Wasm one.
+#[tokio::test]
+async fn native_deployment_rolls_forward_and_back() -> anyhow::Result<()> {
+    let c = Cluster::up_with_wasm(&[]);
+    let ns = c.netns().expect("skiff up runs in a netns").path();
+    let registry = Registry::start(Some(&ns));
+    let v1 = registry.push_busybox("1");
+    let v2 = registry.push_busybox("2");
+    c.apply(&format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: box
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: box}}
+  template:
+    metadata:
+      labels: {{app: box}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: {v1}
+        command: ["sh", "-c", "touch /tmp/ready; exec sleep 3600"]
+        readinessProbe:
+          exec: {{command: ["cat", "/tmp/ready"]}}
+          periodSeconds: 1
+"#
+    ));
+    rollout_status(&c, "box");
+    let client = c.client().await?;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let running = live_pods(&pods, "box").await;
+    assert_eq!(running.iter().filter(|p| is_ready(p)).count(), 2);
+    let ips: BTreeSet<String> = running
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .collect();
+    assert_eq!(ips.len(), 2, "each pod has its own IP: {ips:?}");
+
+    kubectl(
+        &c,
+        &["set", "image", "deployment/box", &format!("main={v2}")],
+    );
+    rollout_status(&c, "box");
+    let images: BTreeSet<String> = live_pods(&pods, "box").await.iter().map(image).collect();
+    assert_eq!(images, BTreeSet::from([v2.clone()]));
+
+    let undo = kubectl(&c, &["rollout", "undo", "deployment/box"]);
+    assert!(undo.contains("rolled back"), "{undo}");
+    rollout_status(&c, "box");
+    let live = live_pods(&pods, "box").await;
+    let images: BTreeSet<String> = live.iter().map(image).collect();
+    assert_eq!(images, BTreeSet::from([v1]));
+    assert!(live.iter().all(is_ready), "all pods ready after the undo");
+    drop(registry);
     Ok(())
 }

@@ -48,6 +48,8 @@ pub struct Cluster {
     pub kubeconfig: PathBuf,
     /// The network namespace `skiff` runs in (deleted on drop).
     netns: Option<Netns>,
+    /// The extra arguments of a `skiff up` cluster (for [`Cluster::restart_up`]).
+    up_args: Option<Vec<String>>,
 }
 
 impl Cluster {
@@ -59,6 +61,7 @@ impl Cluster {
             dir,
             child: None,
             netns: None,
+            up_args: None,
         };
         c.spawn()?;
         Ok(c)
@@ -75,6 +78,7 @@ impl Cluster {
             dir,
             child: None,
             netns: Some(Netns::new()?),
+            up_args: None,
         };
         c.spawn()?;
         Ok(c)
@@ -124,16 +128,44 @@ impl Cluster {
     /// kubeconfig names.
     pub fn up(extra: &[&str]) -> anyhow::Result<Cluster> {
         let dir = tempfile::Builder::new().prefix("skiff-e2e-up-").tempdir()?;
-        let netns = Netns::new()?;
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let out_path = dir.path().join("up.out");
+        let mut c = Cluster {
+            kubeconfig: dir.path().join("kubeconfig.yaml"),
+            dir,
+            child: None,
+            netns: Some(Netns::new()?),
+            up_args: Some(extra.iter().map(|a| (*a).to_owned()).collect()),
+        };
+        c.spawn_up()?;
+        Ok(c)
+    }
+
+    /// Kills a `skiff up` cluster's process with SIGKILL (its native
+    /// containers keep running) and starts it again on the same data
+    /// directory and network namespace, with the same arguments.
+    pub fn restart_up(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.spawn_up()
+    }
+
+    /// Starts `skiff up` with the cluster's arguments and waits until it
+    /// says it is up; its log is appended to, not replaced.
+    fn spawn_up(&mut self) -> anyhow::Result<()> {
+        let (Some(netns), Some(extra)) = (&self.netns, &self.up_args) else {
+            bail!("not a `skiff up` cluster");
+        };
+        let dir = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))?;
+        let out_path = dir.join("up.out");
         let out = std::fs::File::create(&out_path)?;
         let addr = netns.inner_addr.to_string();
         let child = netns
             .command(skiff_bin())
             .args(["up", "--listen", &format!("{addr}:0"), "--tls-san", &addr])
             .args(["--node-name", "e2e-node", "--data-dir"])
-            .arg(dir.path())
+            .arg(dir)
             .args(extra)
             .env("SKIFF_LOG", "info")
             .env("SKIFF_NATIVE_SHIM", native_shim())
@@ -141,17 +173,13 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", skiff_bin().display()))?;
-        let mut c = Cluster {
-            kubeconfig: dir.path().join("kubeconfig.yaml"),
-            dir,
-            child: Some(child),
-            netns: Some(netns),
-        };
+        self.child = Some(child);
+        let c = self;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let printed = std::fs::read_to_string(&out_path).unwrap_or_default();
             if printed.contains("Skiff is up") {
-                return Ok(c);
+                return Ok(());
             }
             if let Some(status) = c.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 bail!("skiff up exited with {status}: {printed}\n{}", c.log());
@@ -201,6 +229,11 @@ impl Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The `skiff` process's id, while it runs (for memory measurements).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The network namespace `skiff` runs in, if any.

@@ -388,10 +388,23 @@ async fn evict(client: &kube::Client, events: &Recorder, pod: &Pod) {
             &format!("Marking for deletion Pod {ns}/{name}"),
         )
         .await;
-    match Api::<Pod>::namespaced(client.clone(), &ns)
-        .delete(&name, &DeleteParams::default())
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+    // As Kubernetes' taint manager: mark the pod first, so its controller
+    // (a Job's podFailurePolicy) can tell an eviction from a failure.
+    let condition = json!({"status": {"conditions": [{
+        "type": "DisruptionTarget",
+        "status": "True",
+        "reason": "DeletionByTaintManager",
+        "message": "Taint manager: deleting due to NoExecute taint",
+        "lastTransitionTime": Time(jiff::Timestamp::now()),
+    }]}});
+    if let Err(e) = pods
+        .patch_status(&name, &PatchParams::default(), &Patch::Strategic(condition))
         .await
     {
+        tracing::debug!(pod = %format!("{ns}/{name}"), error = %e, "marking a pod DisruptionTarget");
+    }
+    match pods.delete(&name, &DeleteParams::default()).await {
         Ok(_) => tracing::info!(pod = %format!("{ns}/{name}"), "evicted from a tainted node"),
         Err(kube::Error::Api(e)) if e.code == 404 => {}
         Err(e) => tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "evicting a pod"),

@@ -33,11 +33,17 @@
 
 #![deny(missing_docs)]
 
+pub mod adopt;
 pub mod env;
+pub mod event_queue;
+pub mod lifecycle;
 pub mod network;
 pub mod podip;
 pub mod probe;
+pub mod pull;
+pub mod pullsecrets;
 pub mod register;
+pub mod security;
 pub mod server;
 pub mod status;
 pub mod sysinfo;
@@ -100,7 +106,7 @@ impl Config {
             node_name: node_name.into(),
             address: IpAddr::from([127, 0, 0, 1]),
             labels: BTreeMap::new(),
-            max_pods: 110,
+            max_pods: DEFAULT_MAX_PODS,
             data_dir,
             runtimes: Vec::new(),
             default_handler: None,
@@ -129,6 +135,10 @@ impl Config {
             .cloned()
     }
 }
+
+/// The kubelet's default `--max-pods`: the `pods` capacity a node reports
+/// unless told otherwise.
+pub const DEFAULT_MAX_PODS: u32 = 110;
 
 /// Pod addresses without a pod network: every 127.0.0.0/8 address reaches
 /// `lo` on Linux, so pods still listen side by side on one port, and no
@@ -187,17 +197,26 @@ impl NodeAgent {
         register::register(&self.client, &self.cfg, &handlers).await?;
         tracing::info!(node = %self.cfg.node_name, ?handlers, "node registered");
         let heartbeat = register::heartbeat(self.client.clone(), self.cfg.clone(), handlers);
+        // Before any worker starts: what the runtimes still hold from an
+        // earlier agent process, and the addresses its sandboxes keep.
+        let adoptable = adopt::Inventory::collect(&self.cfg.runtimes).await;
+        let events = skiff_client::events::Recorder::new(
+            self.client.clone(),
+            "kubelet",
+            &self.cfg.node_name,
+        )
+        .on_node();
         let ctx = Arc::new(worker::Ctx {
             client: self.client.clone(),
             cfg: self.cfg.clone(),
             ips: podip::Allocator::new(self.cfg.pod_cidr()),
-            events: skiff_client::events::Recorder::new(
-                self.client.clone(),
-                "kubelet",
-                &self.cfg.node_name,
-            )
-            .on_node(),
+            event_queue: event_queue::EventQueue::start(&events),
+            events,
+            adoptable,
+            pulls: pull::Pulls::default(),
         });
+        ctx.adoptable.claim_addresses(&ctx.ips);
+        let mut orphans_removed = false;
         let pods = watcher(
             Api::<Pod>::all(self.client.clone()),
             watcher::Config::default().fields(&format!("spec.nodeName={}", self.cfg.node_name)),
@@ -234,6 +253,12 @@ impl NodeAgent {
                         }
                         for p in relisted.drain(..) {
                             deliver(&ctx, &mut workers, p);
+                        }
+                        if !std::mem::replace(&mut orphans_removed, true) {
+                            let (ctx, bound) = (ctx.clone(), seen_in_relist.clone());
+                            tokio::spawn(async move {
+                                ctx.adoptable.remove_orphans(&bound, &ctx.ips).await;
+                            });
                         }
                         workers.retain(|uid, tx| {
                             let keep = seen_in_relist.contains(uid);

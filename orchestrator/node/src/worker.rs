@@ -16,7 +16,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use skiff_runtime::{
     ContainerConfig, ContainerPort, ContainerStatus, ImageSpec, PodSandboxConfig, Protocol,
-    RegistryAuth, Resources, Runtime,
+    Resources, Runtime,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -24,9 +24,12 @@ use crate::status::{self, Slot, State, Terminated};
 use skiff_client::events::{Recorder, Type};
 
 use crate::env;
+use crate::lifecycle;
 use crate::probe::{self, Prober, Probes};
 use crate::volumes::{NodeFacts, PodVolumes};
 use crate::{Config, podip};
+
+mod resume;
 
 /// What every worker shares.
 pub struct Ctx {
@@ -38,6 +41,13 @@ pub struct Ctx {
     pub ips: podip::Allocator,
     /// Posts events as `kubelet` on this node.
     pub events: Recorder,
+    /// Image pulls, one at a time per image ([`crate::pull`]).
+    pub pulls: crate::pull::Pulls,
+    /// The workers' events, posted in the background ([`crate::event_queue`]).
+    pub event_queue: crate::event_queue::EventQueue,
+    /// What the runtimes held when the agent started: each worker takes
+    /// its pod's sandbox back from it ([`crate::adopt`]).
+    pub adoptable: crate::adopt::Inventory,
 }
 
 /// A container that ran this long has its back-off reset (as the kubelet).
@@ -172,13 +182,14 @@ impl Worker {
             }
         });
         self.ctx
-            .events
-            .record(&*self.pod, field_path.as_deref(), type_, reason, message)
-            .await;
+            .event_queue
+            .post(&self.pod, field_path.as_deref(), type_, reason, message);
     }
 
     async fn main(&mut self, rx: &mut watch::Receiver<Option<Arc<Pod>>>) {
-        let ready = self.pod.metadata.deletion_timestamp.is_none() && self.setup().await;
+        let adopted = self.resume().await;
+        let ready =
+            adopted || (self.pod.metadata.deletion_timestamp.is_none() && self.setup().await);
         loop {
             let current = rx.borrow_and_update().clone();
             let Some(pod) = current else {
@@ -214,22 +225,10 @@ impl Worker {
     /// Pending with an event saying why.
     async fn setup(&mut self) -> bool {
         let spec = self.pod.spec.clone().unwrap_or_default();
-        // Sidecars (init containers with restartPolicy Always) would need
-        // their own lifecycle next to the app containers; until then refuse
-        // them plainly rather than run them as ordinary init containers.
-        if spec
-            .init_containers
-            .iter()
-            .flatten()
-            .any(|c| c.restart_policy.as_deref() == Some("Always"))
-        {
-            self.event(
-                None,
-                Type::Warning,
-                "FailedCreatePodSandBox",
-                "sidecar init containers (restartPolicy: Always) are not supported by this Skiff node agent yet",
-            )
-            .await;
+        if let Some(what) = unsupported(&spec) {
+            let message = format!("{what} not supported by this Skiff node agent yet");
+            self.event(None, Type::Warning, "FailedCreatePodSandBox", &message)
+                .await;
             return false;
         }
         let handler = match spec.runtime_class_name.as_deref().filter(|s| !s.is_empty()) {
@@ -485,6 +484,7 @@ impl Worker {
             &format!("Started container {name}"),
         )
         .await;
+        self.post_start(&c, &runtime, &id).await;
         let started_at = runtime
             .container_status(&id)
             .await
@@ -528,14 +528,65 @@ impl Worker {
         slot.started = probes.startup.is_none();
         slot.ready = slot.started && probes.readiness.is_none();
         self.runs[i].prober = (!probes.is_empty()).then(|| {
-            let target = probe::Target {
-                pod_ip: self.pod_ip,
-                runtime: Some(runtime.clone()),
-                container_id: id.to_owned(),
-                ports: c.ports.clone().unwrap_or_default(),
-            };
+            let target = self.probe_target(c, runtime, id);
             Prober::start(i, probes, target, self.probes_tx.clone())
         });
+    }
+
+    /// What probes and lifecycle hooks of container `c`'s run `id` act on.
+    fn probe_target(&self, c: &Container, runtime: &Arc<dyn Runtime>, id: &str) -> probe::Target {
+        probe::Target {
+            pod_ip: self.pod_ip,
+            runtime: Some(runtime.clone()),
+            container_id: id.to_owned(),
+            ports: c.ports.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Runs `c`'s postStart hook, if any, before the run counts as
+    /// Running; when it fails the container is killed (the kubelet's
+    /// `FailedPostStartHook`) and its exit restarts it per `restartPolicy`.
+    async fn post_start(&self, c: &Container, runtime: &Arc<dyn Runtime>, id: &str) {
+        let Some(handler) = lifecycle::Hook::PostStart.of(c) else {
+            return;
+        };
+        let target = self.probe_target(c, runtime, id);
+        let Err(e) = lifecycle::run(handler, &target, lifecycle::POST_START_LIMIT).await else {
+            return;
+        };
+        let message = lifecycle::failure_message(handler, &c.name, &self.pod, &e);
+        self.event(
+            Some(&c.name),
+            Type::Warning,
+            lifecycle::Hook::PostStart.failure_reason(),
+            &message,
+        )
+        .await;
+        self.event(
+            Some(&c.name),
+            Type::Normal,
+            "Killing",
+            "FailedPostStartHook",
+        )
+        .await;
+        let grace = self.grace_period(None);
+        if let Err(e) = runtime.stop_container(id, grace).await {
+            tracing::warn!(container = %id, error = %e, "killing after a failed postStart hook");
+        }
+    }
+
+    /// The pod's termination grace period, or a probe's own when it sets one.
+    fn grace_period(&self, probe: Option<&k8s_openapi::api::core::v1::Probe>) -> Duration {
+        let secs = probe
+            .and_then(|p| p.termination_grace_period_seconds)
+            .or_else(|| {
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
+            .unwrap_or(30);
+        Duration::from_secs(u64::try_from(secs).unwrap_or(0))
     }
 
     /// A probe result of the current run: the kubelet's `Unhealthy` event
@@ -566,17 +617,8 @@ impl Worker {
                     probe::Kind::Startup => c.startup_probe.as_ref(),
                     _ => c.liveness_probe.as_ref(),
                 };
-                let grace = probe
-                    .and_then(|p| p.termination_grace_period_seconds)
-                    .or_else(|| {
-                        self.pod
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.termination_grace_period_seconds)
-                    })
-                    .unwrap_or(30);
-                self.kill_unhealthy(i, kind, Duration::from_secs(grace.max(0) as u64))
-                    .await;
+                let grace = self.grace_period(probe);
+                self.kill_unhealthy(i, kind, grace).await;
             }
             _ => {}
         }
@@ -596,7 +638,24 @@ impl Worker {
         );
         self.event(Some(&name), Type::Normal, "Killing", &message)
             .await;
+        let c = self.spec_container(i).unwrap_or_default();
+        let target = self.probe_target(&c, &rt, &id);
+        let (ctx, pod) = (self.ctx.clone(), self.pod.clone());
         tokio::spawn(async move {
+            let (grace, failed) = lifecycle::pre_stop(&c, &target, grace).await;
+            if let (Some(e), Some(handler)) = (failed, lifecycle::Hook::PreStop.of(&c)) {
+                let message = lifecycle::failure_message(handler, &c.name, &pod, &e);
+                let field = format!("spec.containers{{{}}}", c.name);
+                ctx.events
+                    .record(
+                        &*pod,
+                        Some(&field),
+                        Type::Warning,
+                        "FailedPreStopHook",
+                        &message,
+                    )
+                    .await;
+            }
             if let Err(e) = rt.stop_container(&id, grace).await {
                 tracing::warn!(container = %id, error = %e, "killing an unhealthy container");
             }
@@ -667,11 +726,16 @@ impl Worker {
                 )
                 .await;
                 let t = Instant::now();
-                match runtime
-                    .images()
-                    .pull_image(&spec, &RegistryAuth::Anonymous)
-                    .await
-                {
+                let creds = crate::pullsecrets::for_pod(&self.ctx.client, &self.pod).await;
+                if let Some(w) = creds.warning() {
+                    let reason = crate::pullsecrets::MISSING_REASON;
+                    self.event(None, Type::Warning, reason, &w).await;
+                }
+                let spec = &spec;
+                let pulled = crate::pullsecrets::pull(spec, &creds, |auth| async move {
+                    self.ctx.pulls.pull(runtime, spec, &auth).await
+                });
+                match pulled.await {
                     Ok(s) => {
                         let took = format!("{:?}", t.elapsed());
                         self.event(
@@ -710,6 +774,12 @@ impl Worker {
         cfg.command = c.command.clone().unwrap_or_default();
         cfg.args = c.args.clone().unwrap_or_default();
         cfg.working_dir = c.working_dir.clone();
+        cfg.stdin = c.stdin.unwrap_or(false);
+        cfg.stdin_once = c.stdin_once.unwrap_or(false);
+        cfg.tty = c.tty.unwrap_or(false);
+        if let Some(spec) = &self.pod.spec {
+            cfg.security = crate::security::effective(spec, c)?;
+        }
         let facts = self.node_facts();
         let ns = self.ns();
         let mut lookup = env::Lookup::new(&self.ctx.client, &ns);
@@ -980,15 +1050,29 @@ impl Worker {
                 )
                 .await;
             }
-            let results = futures::future::join_all(stops.iter().map(|(_, id)| {
+            let results = futures::future::join_all(stops.iter().map(|(i, id)| {
                 let rt = rt.clone();
+                let c = self.spec_container(*i).unwrap_or_default();
+                let target = self.probe_target(&c, &rt, id);
                 async move {
+                    let (grace, failed) = lifecycle::pre_stop(&c, &target, grace).await;
                     let _ = rt.stop_container(id, grace).await;
-                    rt.container_status(id).await
+                    (rt.container_status(id).await, failed.map(|e| (c, e)))
                 }
             }))
             .await;
-            for ((i, id), st) in stops.into_iter().zip(results) {
+            let mut statuses = Vec::with_capacity(results.len());
+            for (st, failed) in results {
+                if let Some((c, e)) = failed
+                    && let Some(handler) = lifecycle::Hook::PreStop.of(&c)
+                {
+                    let message = lifecycle::failure_message(handler, &c.name, &self.pod, &e);
+                    self.event(Some(&c.name), Type::Warning, "FailedPreStopHook", &message)
+                        .await;
+                }
+                statuses.push(st);
+            }
+            for ((i, id), st) in stops.into_iter().zip(statuses) {
                 let code = st.as_ref().ok().and_then(|s| s.exit_code).unwrap_or(0);
                 let st = st.ok();
                 self.slots[i].state = State::Terminated(Terminated {
@@ -1202,9 +1286,55 @@ async fn sleep_until(t: Option<Instant>) {
     }
 }
 
+/// What in `spec` this agent would get wrong rather than run: refused
+/// plainly (the pod stays Pending with an event) instead of run with
+/// different semantics.
+///
+/// Sidecars (init containers with `restartPolicy: Always`) would need their
+/// own lifecycle next to the app containers. The host namespaces would put
+/// the pod's processes (or, for Wasm, its listeners) on the node's network,
+/// pid or IPC namespace, which the sandbox does not do yet.
+fn unsupported(spec: &k8s_openapi::api::core::v1::PodSpec) -> Option<&'static str> {
+    let sidecar = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .any(|c| c.restart_policy.as_deref() == Some("Always"));
+    if sidecar {
+        Some("sidecar init containers (restartPolicy: Always) are")
+    } else if spec.host_network == Some(true) {
+        Some("hostNetwork is")
+    } else if spec.host_pid == Some(true) {
+        Some("hostPID is")
+    } else if spec.host_ipc == Some(true) {
+        Some("hostIPC is")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_namespaces_and_sidecars_are_refused() {
+        use k8s_openapi::api::core::v1::PodSpec;
+        assert_eq!(unsupported(&PodSpec::default()), None);
+        let host = PodSpec {
+            host_network: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(unsupported(&host), Some("hostNetwork is"));
+        let sidecar = PodSpec {
+            init_containers: Some(vec![Container {
+                restart_policy: Some("Always".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        assert!(unsupported(&sidecar).is_some_and(|m| m.starts_with("sidecar")));
+    }
 
     #[test]
     fn pull_policy_defaults() {

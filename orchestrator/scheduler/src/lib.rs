@@ -28,7 +28,7 @@ pub mod filter;
 pub mod resources;
 pub mod score;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +54,11 @@ use crate::resources::{Amounts, pod_requests};
 /// node the provisioner must create the volume for.
 pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 
+/// Bindings posted at once. Decisions are made one pod at a time (each
+/// counts the ones before it); their writes overlap so that the store
+/// commits many in one fsync instead of one each.
+const BIND_CONCURRENCY: usize = 32;
+
 /// The scheduler name pods ask for by default.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 
@@ -76,6 +81,14 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+}
+
+/// A pod placed on a node, not yet bound.
+struct Placement {
+    pod: Arc<Pod>,
+    node: String,
+    requests: Amounts,
+    delayed_claims: Vec<String>,
 }
 
 struct State {
@@ -172,19 +185,21 @@ impl Scheduler {
 
     async fn schedule_pending(&self, pods: &Store<Pod>, nodes: &Store<Node>, st: &mut State) {
         let all = pods.state();
-        // Forget assumptions the watch has caught up with.
-        st.assumed.retain(|uid, _| {
-            all.iter()
-                .find(|p| p.uid().as_deref() == Some(uid.as_str()))
-                .is_some_and(|p| {
-                    p.spec
-                        .as_ref()
-                        .and_then(|s| s.node_name.as_deref())
-                        .unwrap_or("")
-                        .is_empty()
-                })
-        });
-        let live: Vec<String> = all.iter().filter_map(|p| p.uid()).collect();
+        // Forget assumptions the watch has caught up with (the pod shows
+        // its node) or that went with their pod.
+        let unbound: HashSet<String> = all
+            .iter()
+            .filter(|p| {
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.as_deref())
+                    .unwrap_or("")
+                    .is_empty()
+            })
+            .filter_map(|p| p.uid())
+            .collect();
+        st.assumed.retain(|uid, _| unbound.contains(uid));
+        let live: HashSet<String> = all.iter().filter_map(|p| p.uid()).collect();
         st.reported.retain(|uid, _| live.contains(uid));
         let mut pending: Vec<Arc<Pod>> = all
             .iter()
@@ -204,10 +219,40 @@ impl Scheduler {
         }
         let mut nodes: Vec<Arc<Node>> = nodes.state();
         nodes.sort_by_key(|n| n.name_any());
+        // Each decision counts the pods placed before it.
+        let mut used = used_per_node(&all, &st.assumed);
+        let mut placed = Vec::new();
         for pod in pending {
-            let used = used_per_node(&all, &st.assumed);
-            if let Err(e) = self.schedule_one(&pod, &nodes, &used, st).await {
-                tracing::warn!(pod = %pod.name_any(), error = %e, "scheduling attempt failed");
+            match self.place(&pod, &nodes, &used, st).await {
+                Ok(Some(p)) => {
+                    used.entry(p.node.clone()).or_default().add(&p.requests);
+                    placed.push(p);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(pod = %pod.name_any(), error = %e, "scheduling attempt failed");
+                }
+            }
+        }
+        let results: Vec<(Placement, Result<(), Error>)> = futures::stream::iter(placed)
+            .map(|p| async move {
+                let r = self.bind(&p).await;
+                (p, r)
+            })
+            .buffer_unordered(BIND_CONCURRENCY)
+            .collect()
+            .await;
+        for (p, r) in results {
+            match r {
+                Ok(()) => {
+                    let uid = p.pod.uid().unwrap_or_default();
+                    st.reported.remove(&uid);
+                    st.assumed.insert(uid, (p.node, p.requests));
+                }
+                // Still pending: the next pass tries again.
+                Err(e) => {
+                    tracing::warn!(pod = %p.pod.name_any(), error = %e, "scheduling attempt failed");
+                }
             }
         }
     }
@@ -334,17 +379,18 @@ impl Scheduler {
         Ok(())
     }
 
-    async fn schedule_one(
+    /// Picks the node for `pod`: `None` when no node can take it (then
+    /// reported as unschedulable).
+    async fn place(
         &self,
-        pod: &Pod,
+        pod: &Arc<Pod>,
         nodes: &[Arc<Node>],
         used: &BTreeMap<String, Amounts>,
         st: &mut State,
-    ) -> Result<(), Error> {
-        let uid = pod.uid().unwrap_or_default();
+    ) -> Result<Option<Placement>, Error> {
         let info = match self.pod_info(pod).await {
             Ok(i) => i,
-            Err(message) => return self.unschedulable(pod, message, st).await,
+            Err(message) => return self.unschedulable(pod, message, st).await.map(|()| None),
         };
         let zero = Amounts::default();
         let mut reasons = Vec::new();
@@ -367,9 +413,20 @@ impl Scheduler {
             });
         let Some((_, node)) = best else {
             let message = filter::fit_error(nodes.len(), &reasons);
-            return self.unschedulable(pod, message, st).await;
+            return self.unschedulable(pod, message, st).await.map(|()| None);
         };
-        let node_name = node.name_any();
+        Ok(Some(Placement {
+            pod: pod.clone(),
+            node: node.name_any(),
+            requests: info.requests,
+            delayed_claims: info.delayed_claims,
+        }))
+    }
+
+    /// Binds a placed pod (after pointing its delayed claims at the node)
+    /// and posts `Scheduled` without waiting for it.
+    async fn bind(&self, p: &Placement) -> Result<(), Error> {
+        let (pod, node_name) = (&p.pod, &p.node);
         let ns = pod.namespace().unwrap_or_else(|| "default".into());
         let binding = Binding {
             metadata: kube::api::ObjectMeta {
@@ -385,7 +442,7 @@ impl Scheduler {
                 ..Default::default()
             },
         };
-        self.select_node_for_claims(&ns, &info.delayed_claims, &node_name)
+        self.select_node_for_claims(&ns, &p.delayed_claims, node_name)
             .await?;
         let api = Api::<Pod>::namespaced(self.client.clone(), &ns);
         // Stamped before the binding, so the Scheduled event sorts before
@@ -402,23 +459,19 @@ impl Scheduler {
             action: format!("binding pod {ns}/{} to {node_name}", pod.name_any()),
             source,
         })?;
-        st.assumed
-            .insert(uid.clone(), (node_name.clone(), info.requests));
-        st.reported.remove(&uid);
         tracing::info!(pod = %format!("{ns}/{}", pod.name_any()), node = %node_name, "bound");
-        self.events
-            .record_at(
-                pod,
-                None,
-                Type::Normal,
-                "Scheduled",
-                &format!(
-                    "Successfully assigned {ns}/{} to {node_name}",
-                    pod.name_any()
-                ),
-                bound_at,
-            )
-            .await;
+        // The event is not on the pod's path to running: the next binding
+        // need not wait for it.
+        let (events, pod) = (self.events.clone(), pod.clone());
+        let message = format!(
+            "Successfully assigned {ns}/{} to {node_name}",
+            pod.name_any()
+        );
+        tokio::spawn(async move {
+            events
+                .record_at(&*pod, None, Type::Normal, "Scheduled", &message, bound_at)
+                .await;
+        });
         Ok(())
     }
 

@@ -35,6 +35,47 @@ pub enum Command {
     /// Run one container without a cluster (as `docker run`): a command
     /// runs to its exit; an HTTP component with --port serves until Ctrl-C.
     Run(Box<RunArgs>),
+    /// The node's image store (as `k3s ctr images`): import OCI layouts
+    /// and `.wasm` files, list what is stored.
+    Images(ImagesArgs),
+}
+
+/// `skiff images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ImagesCommand,
+}
+
+/// `skiff images` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Import images into the node's store; a running node uses an
+    /// imported OCI layout at once.
+    Import(ImagesImportArgs),
+    /// List the images in the node's store.
+    Ls(ImagesLsArgs),
+}
+
+/// `skiff images import`.
+#[derive(Debug, Args)]
+pub struct ImagesImportArgs {
+    /// Data directory of the node (its agent state is under `agent/`).
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// An OCI image layout as DIR[:TAG]=IMAGE_REF (what `skopeo copy …
+    /// oci:DIR:TAG` writes), or a `.wasm` file as PATH[=IMAGE_REF].
+    #[arg(required = true, value_name = "DIR[:TAG]=REF")]
+    pub images: Vec<String>,
+}
+
+/// `skiff images ls`.
+#[derive(Debug, Args)]
+pub struct ImagesLsArgs {
+    /// Data directory of the node.
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `skiff server`.
@@ -76,6 +117,10 @@ pub struct UpArgs {
     /// the native runtime.
     #[arg(long = "import", value_name = "PATH[=REF]")]
     pub import: Vec<String>,
+    /// Most pods this node runs at once: its `pods` capacity, as the
+    /// kubelet's `--max-pods` (110).
+    #[arg(long, default_value_t = skiff_node::DEFAULT_MAX_PODS)]
+    pub max_pods: u32,
     /// The pod network.
     #[command(flatten)]
     pub network: NetworkArgs,
@@ -130,6 +175,10 @@ pub struct AgentArgs {
     /// PATH=IMAGE_REF, or an OCI image layout as DIR[:TAG]=IMAGE_REF.
     #[arg(long = "import", value_name = "PATH[=REF]")]
     pub import: Vec<String>,
+    /// Most pods this node runs at once: its `pods` capacity, as the
+    /// kubelet's `--max-pods` (110).
+    #[arg(long, default_value_t = skiff_node::DEFAULT_MAX_PODS)]
+    pub max_pods: u32,
     /// The pod network.
     #[command(flatten)]
     pub network: NetworkArgs,
@@ -221,6 +270,11 @@ pub struct RunArgs {
     /// Data directory holding the image store and compiled-code cache.
     #[arg(long, env = "SKIFF_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Registry credentials for pulls, Docker's `config.json` format
+    /// (default: `$DOCKER_CONFIG/config.json`, else
+    /// `~/.docker/config.json`, when present).
+    #[arg(long, value_name = "FILE")]
+    pub registry_config: Option<PathBuf>,
     /// A `.wasm` file, or an image reference (pulled if not stored).
     pub image: String,
     /// Arguments for the container (after `--`).

@@ -23,6 +23,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::ControllerManager(a) => cmd::component::controller_manager(a),
         cli::Command::Kubectl(a) => cmd::kubectl::run(a),
         cli::Command::Run(a) => cmd::run::run(*a),
+        cli::Command::Images(a) => cmd::images::run(a),
     };
     match result {
         Ok(code) => code,

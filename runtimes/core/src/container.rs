@@ -122,6 +122,64 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     /// Annotations.
     pub annotations: BTreeMap<String, String>,
+    /// Security settings (Kubernetes `securityContext`); runtimes that do
+    /// not isolate with Linux primitives ignore it.
+    #[serde(default)]
+    pub security: SecurityContext,
+    /// Kubernetes `stdin`: the main process reads a stdin that
+    /// `kubectl attach -i` writes to (otherwise its stdin is empty).
+    #[serde(default)]
+    pub stdin: bool,
+    /// Kubernetes `stdinOnce`: stdin closes when the first attached client
+    /// that wrote to it goes away.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// Kubernetes `tty`: the main process's stdio is a pseudo-terminal
+    /// (its output is logged as stdout and attach resizes apply).
+    #[serde(default)]
+    pub tty: bool,
+}
+
+/// The parts of Kubernetes' pod and container `securityContext` a Linux
+/// runtime enforces, already merged (the container's fields win).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecurityContext {
+    /// `privileged`: every capability, no masked paths, no seccomp filter.
+    pub privileged: bool,
+    /// `capabilities.add`, as written (`NET_ADMIN` or `CAP_NET_ADMIN`; `ALL`).
+    pub capabilities_add: Vec<String>,
+    /// `capabilities.drop`, as written (`ALL` drops the whole default set).
+    pub capabilities_drop: Vec<String>,
+    /// `allowPrivilegeEscalation`; when not `Some(true)` (and not
+    /// privileged) the process runs with `no_new_privs`.
+    pub allow_privilege_escalation: Option<bool>,
+    /// `readOnlyRootFilesystem`.
+    pub read_only_root_filesystem: bool,
+    /// `seccompProfile`.
+    pub seccomp: SeccompProfile,
+    /// `runAsUser`: replaces the uid of the image's `User`.
+    pub run_as_user: Option<u32>,
+    /// `runAsGroup`: replaces the gid of the image's `User`.
+    pub run_as_group: Option<u32>,
+    /// `runAsNonRoot`: refuse to start a process that would run as uid 0.
+    pub run_as_non_root: bool,
+    /// The pod's `supplementalGroups` and `fsGroup`, as extra gids.
+    pub supplemental_groups: Vec<u32>,
+}
+
+/// `seccompProfile.type`. Kubernetes runs a container `Unconfined` when the
+/// field is unset, so that is the default here too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeccompProfile {
+    /// No syscall filter.
+    #[default]
+    Unconfined,
+    /// The runtime's default filter (Docker's default profile).
+    RuntimeDefault,
+    /// A profile file on the node (`localhostProfile`); the native runtime
+    /// refuses it with a clear error.
+    Localhost(String),
 }
 
 impl ContainerConfig {
@@ -142,6 +200,10 @@ impl ContainerConfig {
             ports: Vec::new(),
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
+            security: SecurityContext::default(),
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         }
     }
 

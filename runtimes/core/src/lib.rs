@@ -27,6 +27,8 @@
 
 #![deny(missing_docs)]
 
+pub mod attach;
+mod auth;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod container;
@@ -37,9 +39,10 @@ mod runtime;
 mod sandbox;
 mod state;
 
+pub use auth::{AuthError, DockerKeyring};
 pub use container::{
     ContainerConfig, ContainerFilter, ContainerPort, ContainerStats, ContainerStatus, EnvVar,
-    ExecResult, Mount, Protocol, Resources,
+    ExecResult, Mount, Protocol, Resources, SeccompProfile, SecurityContext,
 };
 pub use error::{Result, RuntimeError};
 pub use image::{

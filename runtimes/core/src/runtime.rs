@@ -45,6 +45,13 @@ pub trait Runtime: Send + Sync {
     async fn remove_pod_sandbox(&self, sandbox_id: &str) -> Result<()>;
     /// The sandbox's status.
     async fn pod_sandbox_status(&self, sandbox_id: &str) -> Result<PodSandboxStatus>;
+    /// Every sandbox the runtime holds, ready or not (CRI `ListPodSandbox`).
+    /// A restarted node agent calls it first: it re-adopts the sandboxes of
+    /// its pods (found by [`PodSandboxConfig::uid`](crate::PodSandboxConfig))
+    /// and removes the rest, as the kubelet relists after a restart. A
+    /// runtime whose sandboxes die with the agent's process answers only
+    /// those created since it started.
+    async fn list_pod_sandboxes(&self) -> Result<Vec<PodSandboxStatus>>;
 
     /// Creates a container in a sandbox from an image that has been pulled;
     /// returns its id. Compilation and validation happen here, so a broken
@@ -125,6 +132,20 @@ pub trait ExecService: Send + Sync {
         Err(RuntimeError::Unsupported {
             runtime: "this runtime".to_owned(),
             what: "streaming exec".to_owned(),
+        })
+    }
+
+    /// Where to attach to the container's running main process
+    /// (`kubectl attach`, `kubectl run -it`): a socket speaking
+    /// [`crate::attach::Frame`]s that streams the process's output from now
+    /// on and, if the container was created with `stdin`, takes its input.
+    /// Runtimes without a main process to attach to answer
+    /// [`RuntimeError::Unsupported`].
+    fn attach(&self, container_id: &str) -> Result<crate::attach::AttachEndpoint> {
+        let _ = container_id;
+        Err(RuntimeError::Unsupported {
+            runtime: "this runtime".to_owned(),
+            what: "attach".to_owned(),
         })
     }
 }

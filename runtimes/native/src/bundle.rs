@@ -3,6 +3,7 @@
 //! same directory runs under `runc run`, which is how tests cross-check the
 //! executor.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
@@ -12,9 +13,10 @@ use oci_spec::runtime::{
     Spec, SpecBuilder, UserBuilder, get_default_maskedpaths, get_default_mounts,
     get_default_readonly_paths,
 };
-use skiff_runtime::{ContainerConfig, RuntimeError};
+use skiff_runtime::{ContainerConfig, RuntimeError, SecurityContext};
 
 use crate::error::BundleError;
+use crate::{etcfiles, security};
 
 /// CFS period used for CPU limits (the kernel's and runc's default).
 pub const CPU_PERIOD_US: u64 = 100_000;
@@ -30,6 +32,19 @@ pub struct BundleParams {
     pub cgroups_path: String,
     /// Pids limit (the kubelet's pod pids limit).
     pub pids_limit: Option<i64>,
+    /// The pod's IP, named in `/etc/hosts`.
+    pub pod_ip: Option<IpAddr>,
+    /// Directory of the container's `/etc/hosts`, `/etc/hostname` and
+    /// `/etc/resolv.conf` ([`write_etc_files`]); `None` leaves the image's.
+    pub etc_dir: Option<PathBuf>,
+}
+
+/// Writes the files [`build_spec`] bind-mounts from `p.etc_dir`.
+pub fn write_etc_files(p: &BundleParams) -> Result<(), RuntimeError> {
+    if let Some(dir) = &p.etc_dir {
+        etcfiles::write(dir, &p.hostname, p.pod_ip).map_err(|e| RuntimeError::io(dir, e))?;
+    }
+    Ok(())
 }
 
 /// The argv Kubernetes runs: `command` replaces the entrypoint, `args`
@@ -71,6 +86,30 @@ pub fn env(image: &ImageConfiguration, c: &ContainerConfig) -> Vec<String> {
         set(&e.name, &e.value);
     }
     out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// The process's `(uid, gid)`: the image's User, with `runAsUser` and
+/// `runAsGroup` taking precedence, checked against `runAsNonRoot` with the
+/// kubelet's wording.
+pub fn process_user(
+    image: &ImageConfiguration,
+    sec: &SecurityContext,
+) -> Result<(u32, u32), RuntimeError> {
+    let (uid, gid) = match (sec.run_as_user, sec.run_as_group) {
+        (Some(uid), Some(gid)) => (uid, gid),
+        (Some(uid), None) => (uid, user(image).map_or(0, |(_, g)| g)),
+        (None, group) => {
+            let (uid, gid) = user(image)?;
+            (uid, group.unwrap_or(gid))
+        }
+    };
+    if sec.run_as_non_root && uid == 0 {
+        return Err(RuntimeError::invalid(
+            "securityContext.runAsNonRoot",
+            "container has runAsNonRoot and image will run as root",
+        ));
+    }
+    Ok((uid, gid))
 }
 
 /// Numeric `uid[:gid]` from the image's User.
@@ -121,7 +160,7 @@ pub fn build_spec(
             "neither the container nor the image names a command",
         ));
     }
-    let (uid, gid) = user(image)?;
+    let (uid, gid) = process_user(image, &c.security)?;
     let cwd = c
         .working_dir
         .clone()
@@ -138,11 +177,26 @@ pub fn build_spec(
         source: Box::new(e),
     };
     let oci_err = |e: oci_spec::OciSpecError| spec_err(BundleError::Spec(e));
-    // runc's defaults, minus the cgroup mount (no cgroup namespace yet).
+    let sec = &c.security;
+    let caps = security::capability_set(sec)?;
+    // runc's defaults, minus the cgroup mount (no cgroup namespace yet);
+    // a privileged container's /sys is writable, as with containerd.
     let mut mounts: Vec<Mount> = get_default_mounts()
         .into_iter()
         .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
+        .map(|mut m| {
+            if sec.privileged && m.destination() == Path::new("/sys") {
+                let opts = m.options().clone().unwrap_or_default();
+                m.set_options(Some(opts.into_iter().filter(|o| o != "ro").collect()));
+            }
+            m
+        })
         .collect();
+    if let Some(dir) = &p.etc_dir {
+        for (file, dest) in etcfiles::FILES {
+            mounts.push(bind(&dir.join(file), dest, false).map_err(spec_err)?);
+        }
+    }
     for m in &c.mounts {
         if !m.container_path.starts_with('/') {
             return Err(RuntimeError::invalid(
@@ -201,6 +255,17 @@ pub fn build_spec(
                 .map_err(oci_err)?,
         );
     }
+    resources = resources.devices(if sec.privileged {
+        vec![
+            oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .access("rwm")
+                .build()
+                .map_err(oci_err)?,
+        ]
+    } else {
+        security::default_devices()?
+    });
     let process = ProcessBuilder::default()
         .terminal(false)
         .args(args)
@@ -210,26 +275,37 @@ pub fn build_spec(
             UserBuilder::default()
                 .uid(uid)
                 .gid(gid)
+                .additional_gids(sec.supplemental_groups.clone())
                 .build()
                 .map_err(oci_err)?,
         )
-        .no_new_privileges(true)
+        .no_new_privileges(security::no_new_privileges(sec))
+        .capabilities(security::linux_capabilities(&caps)?)
+        .rlimits(security::rlimits()?)
         .build()
         .map_err(oci_err)?;
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources.build().map_err(oci_err)?)
-        .cgroups_path(PathBuf::from(format!("/{}", p.cgroups_path)))
-        .masked_paths(get_default_maskedpaths())
-        .readonly_paths(get_default_readonly_paths())
-        .build()
-        .map_err(oci_err)?;
+        .cgroups_path(PathBuf::from(format!("/{}", p.cgroups_path)));
+    // Set both ways: oci-spec's builder defaults to the masked paths too.
+    linux = if sec.privileged {
+        linux.masked_paths(Vec::new()).readonly_paths(Vec::new())
+    } else {
+        linux
+            .masked_paths(get_default_maskedpaths())
+            .readonly_paths(get_default_readonly_paths())
+    };
+    if let Some(profile) = security::seccomp(sec, &caps)? {
+        linux = linux.seccomp(profile);
+    }
+    let linux = linux.build().map_err(oci_err)?;
     SpecBuilder::default()
         .version("1.0.2")
         .root(
             RootBuilder::default()
                 .path("rootfs")
-                .readonly(false)
+                .readonly(sec.read_only_root_filesystem)
                 .build()
                 .map_err(oci_err)?,
         )
@@ -265,6 +341,17 @@ mod tests {
         assert_eq!(argv(&img, &c), ["sh", "a"]);
         assert_eq!(env(&img, &c), ["A=2", "PATH=/bin", "B=3"]);
         assert_eq!(user(&img).unwrap(), (5, 6));
+        let mut sec = SecurityContext {
+            run_as_user: Some(7),
+            ..Default::default()
+        };
+        assert_eq!(process_user(&img, &sec).unwrap(), (7, 6));
+        sec.run_as_group = Some(8);
+        assert_eq!(process_user(&img, &sec).unwrap(), (7, 8));
+        sec.run_as_user = Some(0);
+        sec.run_as_non_root = true;
+        let err = process_user(&img, &sec).unwrap_err().to_string();
+        assert!(err.contains("image will run as root"), "{err}");
     }
 
     #[test]
@@ -280,6 +367,8 @@ mod tests {
             netns: Some("/run/netns/x".into()),
             cgroups_path: "skiff/c1".into(),
             pids_limit: Some(64),
+            pod_ip: None,
+            etc_dir: Some("/state/c1/etc".into()),
         };
         let spec = build_spec(&img, &c, &p).unwrap();
         let json = serde_json::to_value(&spec).unwrap();
@@ -289,5 +378,22 @@ mod tests {
         assert_eq!(r["pids"]["limit"], 64);
         assert_eq!(json["linux"]["cgroupsPath"], "/skiff/c1");
         assert_eq!(json["hostname"], "h");
+        let mounts = json["mounts"].as_array().unwrap();
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m["destination"] == "/etc/hosts" && m["source"] == "/state/c1/etc/hosts")
+        );
+        // Docker's defaults, so that runc applies the same.
+        assert_eq!(
+            json["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .len(),
+            14
+        );
+        assert_eq!(json["process"]["noNewPrivileges"], true);
+        assert!(json["linux"]["seccomp"].is_null());
+        assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], false);
     }
 }

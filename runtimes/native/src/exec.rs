@@ -1,8 +1,8 @@
 //! `skiff-native-shim exec DIR -- CMD…`: runs a command inside a running
 //! container. Joins its cgroup and its ipc/uts/net/pid/mount namespaces,
 //! forks (so the command is inside the pid namespace), takes the container
-//! process's env, uid/gid and no_new_privs, and exits with the command's
-//! status. Its stdout/stderr are the command's.
+//! process's env, user, rlimits, capabilities, no_new_privs and seccomp
+//! filter ([`crate::confine`]), and exits with the command's status. Its stdout/stderr are the command's.
 
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -13,7 +13,7 @@ use cgroups_rs::fs::cgroup::Cgroup;
 use cgroups_rs::fs::hierarchies;
 use nix::sched::{CloneFlags, setns};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Gid, Uid};
+use nix::unistd::ForkResult;
 use oci_spec::runtime::Spec;
 
 use crate::shim::{SHIM_CONFIG, ShimConfig, exec_process};
@@ -63,16 +63,7 @@ pub fn exec(dir: &Path, cmd: &[String]) -> Result<i32, String> {
     match sys::fork().map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             let e = (|| -> Result<std::convert::Infallible, String> {
-                if process.no_new_privileges().unwrap_or(false) {
-                    nix::sys::prctl::set_no_new_privs()
-                        .map_err(|e| format!("no_new_privs: {e}"))?;
-                }
-                let user = process.user();
-                nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
-                nix::unistd::setgid(Gid::from_raw(user.gid()))
-                    .map_err(|e| format!("setgid: {e}"))?;
-                nix::unistd::setuid(Uid::from_raw(user.uid()))
-                    .map_err(|e| format!("setuid: {e}"))?;
+                crate::confine::confine(&spec)?;
                 let _ = nix::unistd::chdir(process.cwd());
                 let env = process.env().clone().unwrap_or_default();
                 exec_process(cmd, &env)

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use oci_client::client::{ClientConfig, ClientProtocol, linux_amd64_resolver};
 use oci_client::{Client, Reference};
@@ -69,6 +70,19 @@ fn hex_of(digest: &str) -> Result<&str, ImageError> {
 pub struct ImageStore {
     root: PathBuf,
     index: Mutex<Index>,
+    /// `index.json` as last read or written here: another process
+    /// (`skiff images import` beside a running node) may replace it.
+    seen: Mutex<Option<FileStamp>>,
+}
+
+/// Identifies one version of a file written by rename (a new inode each
+/// time).
+type FileStamp = (u64, std::time::SystemTime, u64);
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.modified().ok()?, m.len()))
 }
 
 impl ImageStore {
@@ -90,7 +104,28 @@ impl ImageStore {
         Ok(ImageStore {
             root: root.to_owned(),
             index: Mutex::new(index),
+            seen: Mutex::new(file_stamp(&path)),
         })
+    }
+
+    /// The index, re-read first if another process replaced `index.json`
+    /// (a file that does not parse is left for `save` to replace).
+    fn current(&self) -> std::sync::MutexGuard<'_, Index> {
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let path = self.root.join("index.json");
+        let now = file_stamp(&path);
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if now != *seen {
+            if let Some(fresh) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                *index = fresh;
+            }
+            *seen = now;
+        }
+        drop(seen);
+        index
     }
 
     /// The unpacked directory of a layer.
@@ -100,7 +135,7 @@ impl ImageStore {
 
     /// The record for a reference or an image id.
     pub fn resolve(&self, reference: &str) -> Option<ImageRecord> {
-        let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let index = self.current();
         index
             .images
             .get(reference)
@@ -120,7 +155,7 @@ impl ImageStore {
 
     /// Every reference, grouped by image.
     pub fn list(&self) -> Vec<ImageStatus> {
-        let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let index = self.current();
         skiff_runtime::group_references(index.images.iter().map(|(reference, rec)| {
             skiff_runtime::StoredReference {
                 reference,
@@ -140,7 +175,7 @@ impl ImageStore {
     /// Forgets a reference. Unpacked layers stay (layer garbage collection
     /// is not implemented yet). Blocking.
     pub fn remove(&self, reference: &str) -> Result<(), ImageError> {
-        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut index = self.current();
         if index.images.remove(reference).is_some() {
             self.save(&index)?;
         }
@@ -153,7 +188,9 @@ impl ImageStore {
             path: path.clone(),
             source,
         })?;
-        write_atomic(&path, &bytes)
+        write_atomic(&path, &bytes)?;
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = file_stamp(&path);
+        Ok(())
     }
 
     /// Records an image whose config and layers have been verified, unpacking
@@ -180,17 +217,27 @@ impl ImageStore {
             if dir.exists() {
                 continue;
             }
-            let tmp = dir.with_extension("tmp");
-            let _ = std::fs::remove_dir_all(&tmp);
+            // Pulls of images sharing a layer may unpack it at the same
+            // time: each into a directory of its own, and the first rename
+            // wins (the layer's content is fixed by its digest).
+            let tmp = temp_name(&dir);
             std::fs::create_dir_all(&tmp).map_err(|source| ImageError::Io {
                 path: tmp.clone(),
                 source,
             })?;
-            unpack_layer(media_type, data, &tmp).map_err(|source| ImageError::Unpack {
-                digest: digest.clone(),
-                source,
-            })?;
-            std::fs::rename(&tmp, &dir).map_err(|source| ImageError::Io { path: dir, source })?;
+            if let Err(source) = unpack_layer(media_type, data, &tmp) {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(ImageError::Unpack {
+                    digest: digest.clone(),
+                    source,
+                });
+            }
+            if let Err(source) = std::fs::rename(&tmp, &dir) {
+                let _ = std::fs::remove_dir_all(&tmp);
+                if !dir.is_dir() {
+                    return Err(ImageError::Io { path: dir, source });
+                }
+            }
         }
         let record = ImageRecord {
             id,
@@ -198,22 +245,33 @@ impl ImageStore {
             layers: layers.iter().map(|(d, _, _)| d.clone()).collect(),
             size,
         };
-        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut index = self.current();
         index.images.insert(reference.to_owned(), record.clone());
         self.save(&index)?;
         Ok(record)
     }
 }
 
+/// A sibling of `path` no other writer in this process or another uses:
+/// concurrent pulls write the same config and unpack the same layers.
+fn temp_name(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    path.with_extension(format!("tmp-{}-{n}", std::process::id()))
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    let tmp = path.with_extension("tmp");
+    let tmp = temp_name(path);
     std::fs::write(&tmp, bytes).map_err(|source| ImageError::Io {
         path: tmp.clone(),
         source,
     })?;
-    std::fs::rename(&tmp, path).map_err(|source| ImageError::Io {
-        path: path.to_owned(),
-        source,
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        ImageError::Io {
+            path: path.to_owned(),
+            source,
+        }
     })
 }
 
@@ -503,6 +561,64 @@ mod tests {
             b.append_data(&mut h, name, *data).unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    /// Pods starting together pull the same image at once: every add must
+    /// succeed and leave one unpacked layer (two adds used to share one
+    /// temporary directory and file, and one failed).
+    #[test]
+    fn concurrent_adds_of_one_image_all_succeed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ImageStore::open(dir.path()).expect("open");
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let files: Vec<(String, Vec<u8>)> = (0..200)
+            .map(|i| (format!("bin/f{i}"), vec![b'x'; 4096]))
+            .collect();
+        let entries: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        let layer = tar_of(&entries);
+        let digest = sha256_digest(&layer);
+        let layers = [(
+            digest.clone(),
+            "application/vnd.oci.image.layer.v1.tar".to_owned(),
+            layer.as_slice(),
+        )];
+        for round in 0..3 {
+            let results: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|t| {
+                        let (store, layers) = (&store, &layers);
+                        s.spawn(move || {
+                            store.add(&format!("r/busybox:{round}-{t}"), None, config, layers)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join()).collect()
+            });
+            for r in results {
+                let r = r.expect("no panic");
+                assert!(r.is_ok(), "round {round}: {r:?}");
+            }
+            // Only the first round unpacks; later ones find the layer.
+            let layer_dir = store.layer_dir(&digest).expect("dir");
+            assert_eq!(
+                std::fs::read_dir(layer_dir.join("bin"))
+                    .expect("bin")
+                    .count(),
+                200
+            );
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("layers"))
+            .expect("layers")
+            .chain(std::fs::read_dir(dir.path().join("configs")).expect("configs"))
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+        assert_eq!(store.list().len(), 1, "one image under 24 references");
     }
 
     #[test]

@@ -36,12 +36,17 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod attach;
 pub mod bundle;
+mod confine;
 pub mod error;
+mod etcfiles;
 mod exec;
 pub mod image;
 pub mod network;
 mod runtime;
+mod seccomp;
+pub mod security;
 pub mod shim;
 mod state;
 mod stats;

@@ -428,6 +428,22 @@ impl NativeRuntime {
         })
     }
 
+    /// A container that must be running for `action` (exec, attach).
+    fn running(&self, id: &str, action: &'static str) -> Result<Arc<Container>> {
+        let c = self.container(id)?;
+        c.refresh();
+        let state = c.status().state;
+        if state != ContainerState::Running {
+            return Err(RuntimeError::InvalidState {
+                kind: "container",
+                id: id.to_owned(),
+                action,
+                state: state.to_string(),
+            });
+        }
+        Ok(c)
+    }
+
     /// The bundle directory of a container (for cross-checking with runc).
     pub fn bundle_dir(&self, container_id: &str) -> Result<PathBuf> {
         Ok(self.container(container_id)?.dir.join("bundle"))
@@ -601,8 +617,23 @@ impl Runtime for NativeRuntime {
         })
     }
 
+    async fn list_pod_sandboxes(&self) -> Result<Vec<PodSandboxStatus>> {
+        // Includes those an earlier runtime process left (loaded in `new`):
+        // their network namespaces and containers' shims outlive it.
+        let map = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(map
+            .iter()
+            .map(|(id, s)| PodSandboxStatus {
+                id: id.clone(),
+                config: s.config.clone(),
+                state: s.state,
+                created_at: s.created_at,
+            })
+            .collect())
+    }
+
     async fn create_container(&self, sandbox_id: &str, config: &ContainerConfig) -> Result<String> {
-        let (hostname, netns, log_dir) = {
+        let (hostname, netns, log_dir, pod_ip) = {
             let map = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
             let s = map.get(sandbox_id).ok_or_else(|| RuntimeError::NotFound {
                 kind: "pod sandbox",
@@ -620,6 +651,7 @@ impl Runtime for NativeRuntime {
                 s.config.name.clone(),
                 s.netns.clone(),
                 s.config.log_directory.clone(),
+                s.config.pod_ip,
             )
         };
         let store = Arc::clone(&self.images.store);
@@ -637,6 +669,8 @@ impl Runtime for NativeRuntime {
             netns: Some(netns),
             cgroups_path: cgroup_path(&id),
             pids_limit: self.config.pids_limit,
+            pod_ip,
+            etc_dir: Some(dir.join("etc")),
         };
         let (c, d, lp) = (config.clone(), dir.clone(), log_path.clone());
         blocking(move || {
@@ -644,6 +678,7 @@ impl Runtime for NativeRuntime {
                 .config(&record.id)
                 .map_err(|e| e.into_runtime(&c.image.image))?;
             let spec = build_spec(&image_cfg, &c, &params)?;
+            crate::bundle::write_etc_files(&params)?;
             let create_err = |e: BundleError| RuntimeError::CreateContainer {
                 name: c.name.clone(),
                 source: Box::new(e),
@@ -662,6 +697,9 @@ impl Runtime for NativeRuntime {
             let shim = serde_json::to_vec(&ShimConfig {
                 bundle,
                 log_path: lp,
+                stdin: c.stdin,
+                stdin_once: c.stdin_once,
+                tty: c.tty,
             })
             .map_err(|e| RuntimeError::Internal {
                 message: e.to_string(),
@@ -845,17 +883,7 @@ impl ExecService for NativeRuntime {
         cmd: &[String],
         timeout: Duration,
     ) -> Result<ExecResult> {
-        let c = self.container(container_id)?;
-        c.refresh();
-        let state = c.status().state;
-        if state != ContainerState::Running {
-            return Err(RuntimeError::InvalidState {
-                kind: "container",
-                id: container_id.to_owned(),
-                action: "exec in",
-                state: state.to_string(),
-            });
-        }
+        let c = self.running(container_id, "exec in")?;
         if cmd.is_empty() {
             return Err(RuntimeError::invalid("exec command", "is empty"));
         }
@@ -891,23 +919,22 @@ impl ExecService for NativeRuntime {
     }
 
     fn exec_command(&self, container_id: &str, cmd: &[String]) -> Result<std::process::Command> {
-        let c = self.container(container_id)?;
-        c.refresh();
-        let state = c.status().state;
-        if state != ContainerState::Running {
-            return Err(RuntimeError::InvalidState {
-                kind: "container",
-                id: container_id.to_owned(),
-                action: "exec in",
-                state: state.to_string(),
-            });
-        }
+        let c = self.running(container_id, "exec in")?;
         if cmd.is_empty() {
             return Err(RuntimeError::invalid("exec command", "is empty"));
         }
         let mut command = std::process::Command::new(&self.config.shim);
         command.arg("exec").arg(&c.dir).arg("--").args(cmd);
         Ok(command)
+    }
+
+    fn attach(&self, container_id: &str) -> Result<skiff_runtime::attach::AttachEndpoint> {
+        let c = self.running(container_id, "attach to")?;
+        Ok(skiff_runtime::attach::AttachEndpoint {
+            socket: c.dir.join(crate::attach::SOCKET),
+            stdin: c.config.stdin,
+            tty: c.config.tty,
+        })
     }
 }
 

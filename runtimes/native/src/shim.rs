@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use cgroups_rs::CgroupPid;
 use cgroups_rs::fs::cgroup::Cgroup;
 use cgroups_rs::fs::cpu::CpuController;
+use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
@@ -26,11 +27,12 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Gid, Pid, Uid, pipe2};
-use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use nix::unistd::{ForkResult, Pid, pipe2};
+use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Mount, Spec};
 use serde::{Deserialize, Serialize};
 use skiff_runtime::logs::{Stream, format_record};
 
+use crate::attach::Hub;
 use crate::sys;
 
 /// What the runtime tells the shim (`DIR/shim.json`).
@@ -40,6 +42,17 @@ pub struct ShimConfig {
     pub bundle: PathBuf,
     /// The CRI log file.
     pub log_path: PathBuf,
+    /// Kubernetes `stdin`: PID 1 reads a pipe (or its terminal) that
+    /// attached clients write to, instead of `/dev/null`.
+    #[serde(default)]
+    pub stdin: bool,
+    /// Kubernetes `stdinOnce`: stdin closes when the first client that
+    /// wrote to it detaches.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// Kubernetes `tty`: PID 1's stdio is a pseudo-terminal.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// How the container ended (`DIR/exit.json`).
@@ -135,9 +148,83 @@ fn run(dir: &Path) -> Result<(), String> {
     result
 }
 
+/// PID 1's standard streams, as the container gets them.
+struct ChildStdio {
+    /// Its stdin; `/dev/null` when `None`.
+    stdin: Option<OwnedFd>,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    /// The three are one terminal, to become the controlling one.
+    tty: bool,
+}
+
+/// The shim's ends of PID 1's streams.
+struct ShimStdio {
+    stdout: OwnedFd,
+    /// None with a terminal: its output is one stream, logged as stdout.
+    stderr: Option<OwnedFd>,
+    /// Where attached input goes.
+    input: Option<OwnedFd>,
+    /// The terminal, for resizes.
+    terminal: Option<OwnedFd>,
+}
+
+/// Pipes, or a pseudo-terminal when the container asks for a tty.
+fn make_stdio(cfg: &ShimConfig) -> Result<(ChildStdio, ShimStdio), String> {
+    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+    if cfg.tty {
+        let size = nix::pty::Winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&size), None).map_err(err("openpty"))?;
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(err("dup"));
+        let child = ChildStdio {
+            stdin: Some(dup(&pty.slave)?),
+            stdout: dup(&pty.slave)?,
+            stderr: pty.slave,
+            tty: true,
+        };
+        let shim = ShimStdio {
+            stdout: dup(&pty.master)?,
+            stderr: None,
+            input: if cfg.stdin {
+                Some(dup(&pty.master)?)
+            } else {
+                None
+            },
+            terminal: Some(pty.master),
+        };
+        return Ok((child, shim));
+    }
+    let (out_r, out_w) = pipe2(cloexec).map_err(err("pipe"))?;
+    let (err_r, err_w) = pipe2(cloexec).map_err(err("pipe"))?;
+    let (stdin, input) = if cfg.stdin {
+        let (r, w) = pipe2(cloexec).map_err(err("pipe"))?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    Ok((
+        ChildStdio {
+            stdin,
+            stdout: out_w,
+            stderr: err_w,
+            tty: false,
+        },
+        ShimStdio {
+            stdout: out_r,
+            stderr: Some(err_r),
+            input,
+            terminal: None,
+        },
+    ))
+}
+
 fn run_in_cgroup(dir: &Path, cfg: &ShimConfig, spec: &Spec, cgroup: &Cgroup) -> Result<(), String> {
-    let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err("pipe"))?;
-    let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err("pipe"))?;
+    let (child_stdio, shim_stdio) = make_stdio(cfg)?;
     let (sync_r, sync_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err("pipe"))?;
 
     // The mount namespace is unshared by the child alone: pivot_root moves
@@ -164,8 +251,8 @@ fn run_in_cgroup(dir: &Path, cfg: &ShimConfig, spec: &Spec, cgroup: &Cgroup) -> 
 
     match sys::fork().map_err(err("fork"))? {
         ForkResult::Child => {
-            drop((out_r, err_r, sync_w));
-            let e = match container_init(spec, &cfg.bundle, out_w, err_w, sync_r) {
+            drop((shim_stdio, sync_w));
+            let e = match container_init(spec, &cfg.bundle, child_stdio, sync_r) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -173,8 +260,8 @@ fn run_in_cgroup(dir: &Path, cfg: &ShimConfig, spec: &Spec, cgroup: &Cgroup) -> 
             std::process::exit(127);
         }
         ForkResult::Parent { child } => {
-            drop((out_w, err_w, sync_r));
-            supervise(dir, cfg, cgroup, child, out_r, err_r, sync_w)
+            drop((child_stdio, sync_r));
+            supervise(dir, cfg, cgroup, child, shim_stdio, sync_w)
         }
     }
 }
@@ -184,10 +271,11 @@ fn supervise(
     cfg: &ShimConfig,
     cgroup: &Cgroup,
     child: Pid,
-    out_r: OwnedFd,
-    err_r: OwnedFd,
+    stdio: ShimStdio,
     sync_w: OwnedFd,
 ) -> Result<(), String> {
+    // Before the container is released: if this fails, it never runs.
+    let mut hub = Hub::bind(dir, stdio.input, stdio.terminal, cfg.stdin_once)?;
     cgroup
         .add_task_by_tgid(CgroupPid::from(child.as_raw() as u64))
         .map_err(err("adding the container to its cgroup"))?;
@@ -210,8 +298,9 @@ fn supervise(
         let _ = nix::unistd::dup2_stdout(null);
     }
     // No threads here: after unshare(CLONE_NEWPID) this process cannot
-    // create any, so one poll loop copies both streams.
-    copy_to_log(out_r, err_r, &mut log);
+    // create any, so one poll loop copies both streams and serves attach.
+    copy_to_log(stdio.stdout, stdio.stderr, &mut log, &mut hub);
+    drop(hub);
     let exit_code = loop {
         match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, code)) => break code,
@@ -239,29 +328,40 @@ fn supervise(
     Ok(())
 }
 
-/// Copies both streams into the CRI log, a record per line, until both close.
-fn copy_to_log(out_r: OwnedFd, err_r: OwnedFd, log: &mut File) {
+/// Copies both streams into the CRI log, a record per line, and to attached
+/// clients, until both close; serves the attach socket meanwhile.
+fn copy_to_log(out_r: OwnedFd, err_r: Option<OwnedFd>, log: &mut File, hub: &mut Hub) {
     let mut streams = [
         (Some(out_r), Stream::Stdout, Vec::<u8>::new()),
-        (Some(err_r), Stream::Stderr, Vec::<u8>::new()),
+        (err_r, Stream::Stderr, Vec::<u8>::new()),
     ];
     let mut buf = [0u8; 8192];
     while streams.iter().any(|s| s.0.is_some()) {
-        let ready: Vec<bool> = {
+        let (ready, hub_ready): (Vec<bool>, Vec<bool>) = {
             let mut fds: Vec<PollFd> = streams
                 .iter()
                 .filter_map(|s| s.0.as_ref())
                 .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
                 .collect();
+            let n_streams = fds.len();
+            fds.extend(
+                hub.poll_fds()
+                    .into_iter()
+                    .map(|(fd, flags)| PollFd::new(fd, flags)),
+            );
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(nix::Error::EINTR) => continue,
                 Err(_) => return,
             }
-            fds.iter()
+            let mut all: Vec<bool> = fds
+                .iter()
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                .collect()
+                .collect();
+            let hub_ready = all.split_off(n_streams.min(all.len()));
+            (all, hub_ready)
         };
+        hub.ready(&hub_ready);
         let mut i = 0;
         for (fd, stream, pending) in streams.iter_mut() {
             let Some(f) = fd.as_ref() else { continue };
@@ -271,6 +371,8 @@ fn copy_to_log(out_r: OwnedFd, err_r: OwnedFd, log: &mut File) {
                 continue;
             }
             match nix::unistd::read(f, &mut buf) {
+                // A terminal shares its (non-blocking) file with the input side.
+                Err(nix::Error::EAGAIN | nix::Error::EINTR) => {}
                 Ok(0) | Err(_) => {
                     if !pending.is_empty() {
                         let _ =
@@ -280,7 +382,13 @@ fn copy_to_log(out_r: OwnedFd, err_r: OwnedFd, log: &mut File) {
                     *fd = None;
                 }
                 Ok(n) => {
-                    pending.extend_from_slice(buf.get(..n).unwrap_or_default());
+                    let chunk = buf.get(..n).unwrap_or_default();
+                    let channel = match stream {
+                        Stream::Stdout => skiff_runtime::attach::STDOUT,
+                        Stream::Stderr => skiff_runtime::attach::STDERR,
+                    };
+                    hub.broadcast(channel, chunk);
+                    pending.extend_from_slice(chunk);
                     while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=pos).collect();
                         let content = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -332,6 +440,26 @@ fn setup_cgroup(spec: &Spec) -> Result<Cgroup, String> {
         pids.set_pid_max(MaxValue::Value(p.limit()))
             .map_err(err("pids limit"))?;
     }
+    // cgroup v1 only: v2 has no devices files (runc attaches an eBPF
+    // program there, which Skiff does not yet).
+    if let (Some(rules), Some(dev)) = (res.devices(), cg.controller_of::<DevicesController>()) {
+        for r in rules {
+            let typ = match r.typ() {
+                Some(LinuxDeviceType::C) => DeviceType::Char,
+                Some(LinuxDeviceType::B) => DeviceType::Block,
+                _ => DeviceType::All,
+            };
+            let access = r.access().clone().unwrap_or_else(|| "rwm".to_owned());
+            let perms = DevicePermissions::from_str(&access).map_err(err("device access"))?;
+            let (major, minor) = (r.major().unwrap_or(-1), r.minor().unwrap_or(-1));
+            let result = if r.allow() {
+                dev.allow_device(typ, major, minor, &perms)
+            } else {
+                dev.deny_device(typ, major, minor, &perms)
+            };
+            result.map_err(err(format!("devices cgroup rule {r}")))?;
+        }
+    }
     Ok(cg)
 }
 
@@ -354,16 +482,25 @@ fn oom_killed(cg: &Cgroup) -> bool {
 fn container_init(
     spec: &Spec,
     bundle: &Path,
-    out_w: OwnedFd,
-    err_w: OwnedFd,
+    stdio: ChildStdio,
     sync_r: OwnedFd,
 ) -> Result<std::convert::Infallible, String> {
-    nix::unistd::dup2_stdout(&out_w).map_err(err("dup2"))?;
-    nix::unistd::dup2_stderr(&err_w).map_err(err("dup2"))?;
-    drop((out_w, err_w));
-    if let Ok(null) = File::open("/dev/null") {
-        let _ = nix::unistd::dup2_stdin(null);
+    let stdio_tty = stdio.tty;
+    if stdio.tty {
+        nix::unistd::setsid().map_err(err("setsid"))?;
+        crate::attach::set_controlling_terminal(&stdio.stdout)?;
     }
+    nix::unistd::dup2_stdout(&stdio.stdout).map_err(err("dup2"))?;
+    nix::unistd::dup2_stderr(&stdio.stderr).map_err(err("dup2"))?;
+    match stdio.stdin {
+        Some(fd) => nix::unistd::dup2_stdin(fd).map_err(err("dup2"))?,
+        None => {
+            if let Ok(null) = File::open("/dev/null") {
+                let _ = nix::unistd::dup2_stdin(null);
+            }
+        }
+    }
+    drop((stdio.stdout, stdio.stderr));
     let mut go = [0u8; 1];
     if nix::unistd::read(&sync_r, &mut go).map_err(err("waiting for the shim"))? != 1 {
         return Err("the shim exited before releasing the container".to_owned());
@@ -407,6 +544,23 @@ fn container_init(
         )
         .map_err(sys_err(format!("bind {}", src.display())))?;
     }
+    if stdio_tty {
+        // The terminal comes from the host's devpts, out of sight behind
+        // the container's own /dev/pts: as runc does, it is also
+        // /dev/console, where ttyname(3) finds it.
+        let console = dev.join("console");
+        File::create(&console).map_err(err(console.display()))?;
+        // By path: the descriptor's mount is the parent namespace's copy.
+        let slave = std::fs::read_link("/proc/self/fd/0").map_err(err("the terminal's path"))?;
+        mount(
+            Some(&slave),
+            &console,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys_err("bind /dev/console".into()))?;
+    }
     for (link, to) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -431,18 +585,24 @@ fn container_init(
             masked_path(Path::new(p))?;
         }
     }
+    if root.readonly().unwrap_or(false) {
+        // The rootfs is a bind mount of its own: only it turns read-only,
+        // not the volumes and /proc, /dev … mounted on top.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(sys_err("read-only root filesystem".into()))?;
+    }
 
     let process = spec
         .process()
         .as_ref()
         .ok_or("config.json has no process")?;
-    if process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().map_err(sys_err("no_new_privs".into()))?;
-    }
-    let user = process.user();
-    nix::unistd::setgroups(&[]).map_err(sys_err("setgroups".into()))?;
-    nix::unistd::setgid(Gid::from_raw(user.gid())).map_err(sys_err("setgid".into()))?;
-    nix::unistd::setuid(Uid::from_raw(user.uid())).map_err(sys_err("setuid".into()))?;
+    crate::confine::confine(spec)?;
     let cwd = process.cwd();
     let _ = std::fs::create_dir_all(cwd);
     nix::unistd::chdir(cwd).map_err(sys_err(format!("chdir {}", cwd.display())))?;
@@ -557,6 +717,23 @@ fn mount_one(rootfs: &Path, m: &Mount) -> Result<(), String> {
     let source = m.source().clone().unwrap_or_default();
     let fail = |e: nix::Error| format!("mount {} on {}: {e}", source.display(), dest.display());
     if typ == "bind" || flags.contains(MsFlags::MS_BIND) {
+        // The path is resolved on the host before pivot_root: an image's
+        // symlink (say /etc/hosts -> /etc/shadow) must not lead outside.
+        if dest
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            std::fs::remove_file(&dest).map_err(err(dest.display()))?;
+        }
+        if let Some(parent) = dest.parent()
+            && let (Ok(p), Ok(r)) = (parent.canonicalize(), rootfs.canonicalize())
+            && !p.starts_with(&r)
+        {
+            return Err(format!(
+                "mount point {} leaves the root filesystem",
+                m.destination().display()
+            ));
+        }
         if source.is_dir() {
             std::fs::create_dir_all(&dest).map_err(err(dest.display()))?;
         } else {

@@ -75,6 +75,8 @@ pub fn busybox_layout() -> &'static Path {
 pub struct Registry {
     /// `127.0.0.1:PORT`, as seen from the namespace it runs in.
     pub addr: String,
+    /// The user name and password it requires, if it requires any.
+    pub credentials: Option<(String, String)>,
     netns: Option<PathBuf>,
     child: Child,
     _dir: tempfile::TempDir,
@@ -86,6 +88,17 @@ impl Registry {
     /// lacks `docker-registry`. It stops when dropped, and in any case
     /// when this process exits (a watchdog shell reads our end of a pipe).
     pub fn start(netns: Option<&Path>) -> Registry {
+        Registry::start_inner(netns, None)
+    }
+
+    /// Like [`Registry::start`], but every request needs HTTP basic auth as
+    /// `username`/`password` (an htpasswd file, bcrypt as the registry
+    /// demands; `htpasswd` comes with apache2-utils).
+    pub fn start_with_auth(netns: Option<&Path>, username: &str, password: &str) -> Registry {
+        Registry::start_inner(netns, Some((username, password)))
+    }
+
+    fn start_inner(netns: Option<&Path>, auth: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("skiff-registry-")
             .tempdir()
@@ -98,13 +111,25 @@ impl Registry {
                 .unwrap_or_else(|e| panic!("picking a port: {e}")),
         };
         let cfg = dir.path().join("registry.yml");
-        let written = std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("registry").display()
-            ),
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("registry").display()
         );
+        if let Some((user, pass)) = auth {
+            let file = dir.path().join("htpasswd");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, pass])
+                .output()
+                .unwrap_or_else(|e| panic!("htpasswd (apt install apache2-utils): {e}"));
+            assert!(out.status.success(), "htpasswd failed");
+            std::fs::write(&file, &out.stdout)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: skiff-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        let written = std::fs::write(&cfg, yaml);
         written.unwrap_or_else(|e| panic!("writing {}: {e}", cfg.display()));
         let mut cmd = wrap(netns, "sh");
         cmd.arg("-c")
@@ -120,6 +145,7 @@ impl Registry {
         let _ = child.stdin.as_mut().map(|s| s.flush());
         let r = Registry {
             addr: format!("127.0.0.1:{port}"),
+            credentials: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
             netns: netns.map(Path::to_path_buf),
             child,
             _dir: dir,
@@ -158,8 +184,12 @@ impl Registry {
     /// from the registry's namespace.
     pub fn push_busybox(&self, tag: &str) -> String {
         let image = format!("{}/busybox:{tag}", self.addr);
-        let out = wrap(self.netns.as_deref(), "skopeo")
-            .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        let mut copy = wrap(self.netns.as_deref(), "skopeo");
+        copy.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        if let Some((user, pass)) = &self.credentials {
+            copy.arg(format!("--dest-creds={user}:{pass}"));
+        }
+        let out = copy
             .arg(format!("oci:{}:1", busybox_layout().display()))
             .arg(format!("docker://{image}"))
             .output()

@@ -54,12 +54,15 @@ async fn main() {
         out.join("hello-http.wasm").exists(),
         "run wasm-examples/build.sh first"
     );
-    println!("# Wasm runtime benchmarks (rerun: {RERUN} [latency|command|idle|rps])");
+    println!("# Wasm runtime benchmarks (rerun: {RERUN} [latency|command|burst|idle|rps])");
     if want("latency") {
         latency(&out).await;
     }
     if want("command") {
         command(&out).await;
+    }
+    if want("burst") {
+        burst(&out).await;
     }
     if want("idle") {
         idle(&out).await;
@@ -145,6 +148,85 @@ async fn command(out: &Path) {
             times.len(),
             percentile(&times, 0.5).as_secs_f64() * 1e3,
             percentile(&times, 0.99).as_secs_f64() * 1e3
+        );
+    }
+}
+
+/// 20 concurrent creates of one image that this runtime has not compiled
+/// yet: the burst of pods of one Deployment landing on a fresh node. Each
+/// round uses a fresh state directory ("cold": nothing compiled on disk
+/// either) or a fresh runtime over the previous round's directory ("disk":
+/// code in wasmtime's on-disk cache, nothing in memory). Latency is per
+/// create_container call, from the moment all 20 are issued.
+async fn burst(out: &Path) {
+    let n = 20;
+    let rounds = 3;
+    let wasm = out.join("hello-http.wasm");
+    for warm_disk in [false, true] {
+        let mut times = Vec::new();
+        let mut walls = Vec::new();
+        let mut compilations = Vec::new();
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..rounds {
+            let state = if warm_disk {
+                dir.path().join("state")
+            } else {
+                dir.path().join(format!("state-{round}"))
+            };
+            if warm_disk && round == 0 {
+                // Fill the disk cache once.
+                let rt = WasmRuntime::new(WasmRuntimeConfig::new(&state)).unwrap();
+                let (image, _) = rt.import_file(&wasm, None).await.unwrap();
+                rt.image_kind(&image).await.unwrap();
+            }
+            let rt = WasmRuntime::new(WasmRuntimeConfig::new(&state)).unwrap();
+            let (image, _) = rt.import_file(&wasm, None).await.unwrap();
+            let mut sandboxes = Vec::new();
+            for i in 0..n {
+                sandboxes.push(
+                    rt.run_pod_sandbox(&PodSandboxConfig::new(
+                        "bench",
+                        format!("web-{i}"),
+                        dir.path().join(format!("logs/{round}/{i}")),
+                    ))
+                    .await
+                    .unwrap(),
+                );
+            }
+            let config = ContainerConfig::new("web", ImageSpec::new(&image)).with_port(0);
+            let t0 = Instant::now();
+            let mut tasks = tokio::task::JoinSet::new();
+            for sb in sandboxes {
+                let (rt, config) = (rt.clone(), config.clone());
+                tasks.spawn(async move {
+                    rt.create_container(&sb, &config).await.unwrap();
+                    t0.elapsed()
+                });
+            }
+            while let Some(took) = tasks.join_next().await {
+                times.push(took.unwrap());
+            }
+            walls.push(t0.elapsed());
+            compilations.push(rt.compilations());
+        }
+        times.sort();
+        walls.sort();
+        println!(
+            "burst: {n} concurrent creates of hello-http not yet compiled in memory ({}), {rounds} rounds: per create p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; all {n} done: median {:.1} ms; {} compilations per round (rerun: {RERUN} burst)",
+            if warm_disk {
+                "code in the on-disk cache"
+            } else {
+                "cold: nothing on disk"
+            },
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
+            walls[walls.len() / 2].as_secs_f64() * 1e3,
+            compilations
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join("/"),
         );
     }
 }

@@ -1,11 +1,13 @@
 //! The wasmtime engine shared by every container of a runtime: one engine
 //! (pooling allocator, epoch interruption, on-disk code cache), one linker
 //! per host-state type, the epoch ticker, and compiled-and-linked code kept
-//! by image digest so the second start of an image does no work.
+//! by image digest so the second start of an image does no work and
+//! concurrent first starts compile it once.
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
@@ -17,6 +19,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::error::CompileError;
 use crate::host::{Host, P1Host, TICK};
+use crate::singleflight::SingleFlight;
 
 /// What a Wasm binary is, detected from its shape and exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +89,8 @@ pub struct WasmEngine {
     engine: Engine,
     linker: Linker<Host>,
     p1_linker: wasmtime::Linker<P1Host>,
-    prepared: Mutex<HashMap<String, Prepared>>,
+    prepared: SingleFlight<Prepared>,
+    compilations: AtomicU64,
     _ticker: Ticker,
 }
 
@@ -141,7 +145,8 @@ impl WasmEngine {
             engine,
             linker,
             p1_linker,
-            prepared: Mutex::new(HashMap::new()),
+            prepared: SingleFlight::new(),
+            compilations: AtomicU64::new(0),
             _ticker: ticker,
         })
     }
@@ -153,20 +158,49 @@ impl WasmEngine {
 
     /// Code for the image with this digest, if it was prepared before.
     pub fn cached(&self, digest: &str) -> Option<Prepared> {
-        self.prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(digest)
-            .cloned()
+        self.prepared.get(digest)
     }
 
-    /// Compiles (or loads from the disk cache), detects the kind, and links.
-    /// CPU-heavy: call from a blocking thread.
+    /// How many times this engine compiled (or loaded from the disk cache)
+    /// a binary: one per image unless images are removed and re-created,
+    /// however many containers of it start.
+    pub fn compilations(&self) -> u64 {
+        self.compilations.load(Ordering::Relaxed)
+    }
+
+    /// Compiles (or loads from the disk cache), detects the kind, links,
+    /// and keeps the result by digest. CPU-heavy: call from a blocking
+    /// thread. Callers that may race on one image use
+    /// [`WasmEngine::prepare_shared`] instead.
     pub fn prepare(&self, digest: &str, wasm: &[u8]) -> Result<Prepared, CompileError> {
         if let Some(p) = self.cached(digest) {
             return Ok(p);
         }
-        let prepared = match detect_encoding(wasm)? {
+        let prepared = self.compile(wasm)?;
+        self.prepared.insert(digest, prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Code for the image with this digest: kept code, or the outcome of a
+    /// compilation already running for it, or that of `compile` (started
+    /// as a task of its own, typically a blocking-thread read of the image
+    /// plus [`WasmEngine::compile`]). Concurrent callers for one digest
+    /// share one compilation and all receive its error, which is not kept:
+    /// the next call compiles again.
+    pub async fn prepare_shared<F, Fut>(&self, digest: &str, compile: F) -> Result<Prepared, String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Prepared, String>> + Send + 'static,
+    {
+        self.prepared.get_or_run(digest, compile).await
+    }
+
+    /// Compiles (or loads from the disk cache), detects the kind, and links,
+    /// without keeping the result. CPU-heavy: call from a blocking thread.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Prepared, CompileError> {
+        let encoding = detect_encoding(wasm)?;
+        self.compilations.fetch_add(1, Ordering::Relaxed);
+        let prepared = match encoding {
             Encoding::Module => {
                 let module = Module::new(&self.engine, wasm).map_err(CompileError::Compile)?;
                 if !module.exports().any(|e| e.name() == "_start") {
@@ -209,19 +243,12 @@ impl WasmEngine {
                 }
             }
         };
-        self.prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(digest.to_owned(), prepared.clone());
         Ok(prepared)
     }
 
     /// Drops prepared code of an image (when the image is removed).
     pub fn forget(&self, digest: &str) {
-        self.prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(digest);
+        self.prepared.remove(digest);
     }
 }
 

@@ -12,7 +12,8 @@
 //!    digest-checked, and stored once by digest.
 //! 2. [`engine`]: on create, the binary is compiled (or loaded from the
 //!    on-disk code cache), its kind detected from its exports, and linked
-//!    into an `InstancePre`; kept by digest so later starts skip both.
+//!    into an `InstancePre`; kept by digest so later starts skip both, and
+//!    compiled once however many containers of the image are created at once.
 //! 3. [`spec`]: the container config becomes argv, env, preopened volumes,
 //!    store limits and an epoch-deadline CPU account.
 //! 4. Start runs a command to exit ([`command`]) or binds the declared ports
@@ -34,6 +35,7 @@ pub mod logs;
 pub mod oci;
 mod runtime;
 pub mod service;
+mod singleflight;
 pub mod spec;
 
 pub use engine::{EngineConfig, WasmKind};

@@ -243,6 +243,14 @@ impl WasmRuntime {
         Ok(prepared.kind())
     }
 
+    /// How many times this runtime compiled a binary (or loaded it from
+    /// the on-disk code cache): once per image however many of its
+    /// containers are created, even all at once; again only after the
+    /// image is removed or its compilation failed. A figure for metrics.
+    pub fn compilations(&self) -> u64 {
+        self.inner.engine.compilations()
+    }
+
     async fn prepare(&self, image: &str) -> Result<(String, Prepared)> {
         let rec = self
             .inner
@@ -257,18 +265,24 @@ impl WasmRuntime {
         }
         let inner = self.inner.clone();
         let digest = rec.digest.clone();
-        let prepared = blocking(move || {
-            let wasm = inner.images.read(&digest).map_err(|e| e.to_string())?;
-            inner
-                .engine
-                .prepare(&digest, &wasm)
-                .map_err(|e| e.to_string())
-        })
-        .await?
-        .map_err(|message| RuntimeError::InvalidImage {
-            image: image.to_owned(),
-            message,
-        })?;
+        // One compilation per digest however many creates ask at once.
+        let compile = move || async move {
+            blocking(move || {
+                let wasm = inner.images.read(&digest).map_err(|e| e.to_string())?;
+                inner.engine.compile(&wasm).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        };
+        let prepared = self
+            .inner
+            .engine
+            .prepare_shared(&rec.digest, compile)
+            .await
+            .map_err(|message| RuntimeError::InvalidImage {
+                image: image.to_owned(),
+                message,
+            })?;
         Ok((rec.digest, prepared))
     }
 
@@ -511,6 +525,25 @@ impl Runtime for WasmRuntime {
             state: sb.state,
             created_at: sb.created_at,
         })
+    }
+
+    async fn list_pod_sandboxes(&self) -> Result<Vec<PodSandboxStatus>> {
+        // Only this process's: Wasm containers run inside it, so a
+        // restarted agent finds none and starts its pods' containers again.
+        let sandboxes = self
+            .inner
+            .sandboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(sandboxes
+            .iter()
+            .map(|(id, sb)| PodSandboxStatus {
+                id: id.clone(),
+                config: sb.config.clone(),
+                state: sb.state,
+                created_at: sb.created_at,
+            })
+            .collect())
     }
 
     async fn create_container(&self, sandbox_id: &str, config: &ContainerConfig) -> Result<String> {

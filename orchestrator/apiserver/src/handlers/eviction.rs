@@ -60,11 +60,59 @@ pub async fn evict<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiErr
             }
         }
     }
+    mark_disruption_target(api, ctx).await?;
     delete_one(api, ctx, &name, &opts).await?;
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     ))
+}
+
+/// Kubernetes' `addConditionAndDeletePod`: before the delete, the pod gets
+/// `DisruptionTarget=True` so that its controller (a Job's
+/// podFailurePolicy, say) can tell an eviction from a failure.
+async fn mark_disruption_target<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<(), ApiError> {
+    let now = objects::now();
+    write(api, ctx, Part::Status, None, |cur| {
+        let mut next = cur.clone();
+        let condition = json!({
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "EvictionByEvictionAPI",
+            "message": "Eviction API: evicting",
+            "lastTransitionTime": now,
+        });
+        upsert_condition(&mut next, condition);
+        Ok(next)
+    })
+    .await?;
+    Ok(())
+}
+
+/// Puts `condition` into `status.conditions`, replacing one of its type;
+/// the transition time stays when the status does not change.
+fn upsert_condition(pod: &mut Value, mut condition: Value) {
+    if !pod["status"].is_object() {
+        pod["status"] = json!({});
+    }
+    if !pod["status"]["conditions"].is_array() {
+        pod["status"]["conditions"] = json!([]);
+    }
+    let Some(conditions) = pod["status"]["conditions"].as_array_mut() else {
+        return;
+    };
+    match conditions
+        .iter_mut()
+        .find(|c| c.get("type") == condition.get("type"))
+    {
+        Some(old) => {
+            if old.get("status") == condition.get("status") {
+                condition["lastTransitionTime"] = old["lastTransitionTime"].clone();
+            }
+            *old = condition;
+        }
+        None => conditions.push(condition),
+    }
 }
 
 /// The Eviction's `deleteOptions`.
@@ -247,6 +295,31 @@ fn too_many(cause: String) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_disruption_condition_replaces_its_type_and_keeps_its_time() {
+        let mut pod = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True"},
+            {"type": "DisruptionTarget", "status": "True", "reason": "Old", "lastTransitionTime": "t0"},
+        ]}});
+        upsert_condition(
+            &mut pod,
+            json!({"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI", "lastTransitionTime": "t1"}),
+        );
+        let conditions = pod["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(conditions.len(), 2);
+        assert_eq!(conditions[1]["reason"], "EvictionByEvictionAPI");
+        assert_eq!(conditions[1]["lastTransitionTime"], "t0");
+        let mut bare = json!({});
+        upsert_condition(
+            &mut bare,
+            json!({"type": "DisruptionTarget", "status": "True"}),
+        );
+        assert_eq!(bare["status"]["conditions"][0]["type"], "DisruptionTarget");
+    }
 
     #[test]
     fn finished_pending_and_deleting_pods_skip_budgets() {

@@ -4,8 +4,9 @@
 //! address (InternalIP) and port (`status.daemonEndpoints.kubeletEndpoint`)
 //! of the node's HTTPS API. The API server authenticates there with a
 //! bearer token of its own identity ([`NODE_CLIENT_USER`]), which the node
-//! verifies by a TokenReview. A connection upgrade (exec's WebSocket) is
-//! answered with the node's 101 and the bytes are then copied both ways.
+//! verifies by a TokenReview. A connection upgrade (exec's and attach's
+//! WebSocket) is answered with the node's 101 and the bytes are then copied
+//! both ways.
 //!
 //! The node's serving certificate is not verified, as kube-apiserver does
 //! not without `--kubelet-certificate-authority`: nodes make their own.
@@ -278,10 +279,8 @@ async fn proxy<S: Store>(
             format!("/exec/{ns}/{name}/{c}")
         }
         ("GET" | "POST", "attach") => {
-            return Err(ApiError::new(
-                Reason::BadRequest,
-                "attach is not supported by Skiff yet: use kubectl logs -f, or kubectl exec",
-            ));
+            let c = pick_container(&pod, asked)?;
+            format!("/attach/{ns}/{name}/{c}")
         }
         ("GET" | "POST", "portforward") => format!("/portForward/{ns}/{name}"),
         (m, _) => return Err(ApiError::method_not_allowed(m, &format!("pods/{sub}"))),

@@ -672,6 +672,10 @@ fn template_in(r: &ControllerRevision) -> Value {
     t
 }
 
+/// The DaemonSet's generation when it made the pod. Kubernetes still writes
+/// this deprecated label beside the revision hash, and tools read it.
+pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
+
 /// The daemon pod for `node`: the template with the revision hash label,
 /// the automatic tolerations and an affinity only `node` satisfies.
 pub fn new_pod(d: &DaemonSet, node: &str, name: &str, hash: &str) -> Pod {
@@ -685,6 +689,9 @@ pub fn new_pod(d: &DaemonSet, node: &str, name: &str, hash: &str) -> Pod {
     spec.affinity = Some(pin_to_node(spec.affinity.take(), node));
     let mut labels = meta.labels.unwrap_or_default();
     labels.insert(HASH_LABEL.to_owned(), hash.to_owned());
+    if let Some(generation) = d.metadata.generation {
+        labels.insert(TEMPLATE_GENERATION_LABEL.to_owned(), generation.to_string());
+    }
     Pod {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),

@@ -45,10 +45,7 @@ pub struct ExecRequest {
 impl ExecRequest {
     /// Reads `command` (repeated), `stdin` and `tty` from a query.
     pub fn from_query(q: &[(String, String)]) -> Self {
-        let flag = |k: &str| {
-            q.iter()
-                .any(|(n, v)| n == k && matches!(v.as_str(), "1" | "true"))
-        };
+        let flag = |k: &str| super::query_flag(q, k);
         ExecRequest {
             command: q
                 .iter()
@@ -70,6 +67,29 @@ pub fn upgrade(
     container: String,
 ) -> Response<Body> {
     let exec = ExecRequest::from_query(&query_pairs(req.uri().query()));
+    if exec.command.is_empty() {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "you must specify at least one command for the container",
+        );
+    }
+    accept(req, "exec", move |ws, v5| async move {
+        run(&node, ws, v5, &ns, &pod, &container, &exec).await;
+    })
+}
+
+/// The WebSocket of an upgraded channel-protocol session.
+pub type Socket = WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Answers a channel-protocol WebSocket upgrade (exec, attach) with 101
+/// and runs `session` on the upgraded connection; `session` learns whether
+/// v5 (which can close single streams) was negotiated.
+pub fn accept<F, Fut>(req: Request<Incoming>, what: &str, session: F) -> Response<Body>
+where
+    F: FnOnce(Socket, bool) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let h = req.headers();
     let websocket = h
         .get(http::header::UPGRADE)
@@ -86,18 +106,14 @@ pub fn upgrade(
         return status(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            "exec needs a WebSocket upgrade with subprotocol v5.channel.k8s.io or v4.channel.k8s.io (SPDY is not supported)",
+            &format!(
+                "{what} needs a WebSocket upgrade with subprotocol v5.channel.k8s.io or v4.channel.k8s.io (SPDY is not supported)"
+            ),
         );
     };
-    if exec.command.is_empty() {
-        return status(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "you must specify at least one command for the container",
-        );
-    }
     let v5 = proto.starts_with("v5");
     let on_upgrade = hyper::upgrade::on(req);
+    let what = what.to_owned();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(up) => {
@@ -107,9 +123,9 @@ pub fn upgrade(
                     None,
                 )
                 .await;
-                run(&node, ws, v5, &ns, &pod, &container, &exec).await;
+                session(ws, v5).await;
             }
-            Err(e) => tracing::debug!(error = %e, "exec upgrade failed"),
+            Err(e) => tracing::debug!(error = %e, "{what} upgrade failed"),
         }
     });
     let mut r = Response::new(full(""));
@@ -372,7 +388,7 @@ fn resize(terminal: &std::fs::File, msg: &[u8]) {
 
 /// Ends the session with a normal closure: client-go treats a close
 /// without a status code (1005) as an error on every open stream.
-async fn close<K>(sink: &mut K)
+pub async fn close<K>(sink: &mut K)
 where
     K: futures::Sink<Message> + Unpin,
 {

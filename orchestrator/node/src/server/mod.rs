@@ -4,6 +4,8 @@
 //! - `GET /containerLogs/{ns}/{pod}/{container}` ([`logs`]),
 //! - `GET|POST /exec/{ns}/{pod}/{container}` over WebSocket with the
 //!   channel protocol `v5.channel.k8s.io`/`v4.channel.k8s.io` ([`exec`]),
+//! - `GET|POST /attach/{ns}/{pod}/{container}`: the same protocol, to the
+//!   container's main process ([`attach`]),
 //! - `GET|POST /portForward/{ns}/{pod}`: SPDY tunnelled in a WebSocket
 //!   ([`portforward`]),
 //! - `GET /stats/summary`: the kubelet's Summary API ([`stats`]),
@@ -16,6 +18,7 @@
 //! and made at start: the API server, like kube-apiserver without
 //! `--kubelet-certificate-authority`, does not verify it.
 
+pub mod attach;
 pub mod auth;
 pub mod channel;
 pub mod exec;
@@ -173,6 +176,12 @@ pub fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether query flag `key` is set (`1` or `true`, as the kubelet reads it).
+pub fn query_flag(q: &[(String, String)], key: &str) -> bool {
+    q.iter()
+        .any(|(n, v)| n == key && matches!(v.as_str(), "1" | "true"))
+}
+
 fn decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -218,6 +227,10 @@ async fn handle(node: Arc<Node>, req: Request<Incoming>) -> Response<Body> {
         ("GET" | "POST", ["exec", ns, pod, container]) => {
             let (ns, pod, container) = (ns.to_string(), pod.to_string(), container.to_string());
             exec::upgrade(node.clone(), req, ns, pod, container)
+        }
+        ("GET" | "POST", ["attach", ns, pod, container]) => {
+            let (ns, pod, container) = (ns.to_string(), pod.to_string(), container.to_string());
+            attach::upgrade(node.clone(), req, ns, pod, container)
         }
         ("GET", ["stats", "summary"]) => stats::summary(&node).await,
         ("GET" | "POST", ["portForward", ns, pod]) => {

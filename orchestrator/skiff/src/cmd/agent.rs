@@ -29,6 +29,8 @@ pub struct Join {
     pub pod_cidr: Ipv4Cidr,
     /// Port of the node's HTTPS API (0: any free port).
     pub kubelet_port: u16,
+    /// The node's `pods` capacity (`--max-pods`).
+    pub max_pods: u32,
 }
 
 /// Sets up the bridge; without it (no CAP_NET_ADMIN) pods get loopback
@@ -96,40 +98,12 @@ pub async fn start(
     let network = pod_network(join.pod_cidr).await;
     let native = native_runtime(&join.dir, network.as_ref()).await;
     for spec in &join.imports {
-        let (path, reference) = match spec.split_once('=') {
-            Some((p, r)) => (p, Some(r)),
-            None => (spec.as_str(), None),
-        };
-        // An OCI image layout directory is a container image for the native
-        // runtime (`DIR[:TAG]=REF`); anything else is a `.wasm` file.
-        let (dir, tag) = match path.rsplit_once(':') {
-            Some((d, t)) if Path::new(d).join("index.json").is_file() => (d, Some(t)),
-            _ => (path, None),
-        };
-        if Path::new(dir).join("index.json").is_file() {
-            let native = native.as_ref().with_context(|| {
-                format!("importing {path}: the native runtime is not available on this host")
-            })?;
-            let reference = reference.with_context(|| {
-                format!("importing {path}: name the image, as {path}=REGISTRY/NAME:TAG")
-            })?;
-            let st = native
-                .native_images()
-                .import_oci_layout(Path::new(dir), tag, reference)
-                .await
-                .with_context(|| format!("importing {path}"))?;
-            println!("imported {path} as {reference} ({})", st.id);
-            continue;
-        }
-        let (r, id) = wasm
-            .import_file(Path::new(path), reference)
-            .await
-            .with_context(|| format!("importing {path}"))?;
-        println!("imported {path} as {r} ({id})");
+        super::images::import(spec, native.as_ref(), &wasm).await?;
     }
     let mut cfg = skiff_node::Config::new(join.node_name, join.dir);
     cfg.address = join.node_ip;
     cfg.kubelet_port = join.kubelet_port;
+    cfg.max_pods = join.max_pods;
     cfg.network = network;
     // Native is Kubernetes' default handler when it runs here; the Wasm
     // runtime still takes RuntimeClass-less pods whose images it holds.
@@ -164,6 +138,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             imports: args.import.clone(),
             pod_cidr: args.network.node_cidr()?,
             kubelet_port: args.network.kubelet_port,
+            max_pods: args.max_pods,
         };
         let name = join.node_name.clone();
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

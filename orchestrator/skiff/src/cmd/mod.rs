@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod component;
+pub mod images;
 pub mod kubectl;
 pub mod run;
 pub mod server;

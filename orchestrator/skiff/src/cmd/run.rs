@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use skiff_runtime::logs::{Stream, parse_record};
 use skiff_runtime::{
-    ContainerConfig, ContainerState, ImageSpec, PodSandboxConfig, RegistryAuth, Resources, Runtime,
+    ContainerConfig, ContainerState, DockerKeyring, ImageSpec, PodSandboxConfig, RegistryAuth,
+    Resources, Runtime,
 };
 use skiff_runtime_native::{NativeRuntime, NativeRuntimeConfig};
 use skiff_runtime_wasm::{
@@ -55,11 +56,55 @@ async fn run_native(args: RunArgs, config: ContainerConfig) -> anyhow::Result<Ex
     }
     let rt = tokio::task::spawn_blocking(move || NativeRuntime::new(native)).await??;
     if rt.images().image_status(&config.image).await?.is_none() {
-        rt.images()
-            .pull_image(&config.image, &RegistryAuth::Anonymous)
-            .await?;
+        pull(&rt, &config.image, args.registry_config.as_deref()).await?;
     }
     drive(&rt, &args, config).await
+}
+
+/// Docker's credentials file: `--registry-config`, else
+/// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` when present.
+fn registry_keyring(flag: Option<&Path>) -> anyhow::Result<DockerKeyring> {
+    let path = match flag {
+        Some(p) => p.to_owned(),
+        None => {
+            let dir = std::env::var_os("DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
+            match dir.map(|d| d.join("config.json")) {
+                Some(p) if p.is_file() => p,
+                _ => return Ok(DockerKeyring::default()),
+            }
+        }
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut keyring = DockerKeyring::default();
+    keyring
+        .add_json(&bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(keyring)
+}
+
+/// Pulls with each credential the file holds for the image's registry (the
+/// most specific first), or anonymously when it holds none, as the node
+/// agent does with a pod's pull Secrets.
+async fn pull(rt: &dyn Runtime, image: &ImageSpec, config: Option<&Path>) -> anyhow::Result<()> {
+    let candidates = registry_keyring(config)?.lookup(&image.image);
+    let Some((first, rest)) = candidates.split_first() else {
+        rt.images()
+            .pull_image(image, &RegistryAuth::Anonymous)
+            .await?;
+        return Ok(());
+    };
+    let error = match rt.images().pull_image(image, first).await {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    for auth in rest {
+        if rt.images().pull_image(image, auth).await.is_ok() {
+            return Ok(());
+        }
+    }
+    Err(error.into())
 }
 
 /// Turns the flags into a container config; every bad flag is one line.
@@ -144,9 +189,7 @@ async fn run_async(args: RunArgs, mut config: ContainerConfig) -> anyhow::Result
         if args.image.ends_with(".wasm") {
             bail!("{}: no such file", args.image);
         }
-        rt.images()
-            .pull_image(&config.image, &RegistryAuth::Anonymous)
-            .await?;
+        pull(&rt, &config.image, args.registry_config.as_deref()).await?;
     }
     drive(&rt, &args, config).await
 }

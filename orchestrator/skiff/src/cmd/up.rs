@@ -115,6 +115,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         imports: args.import,
         pod_cidr: args.network.node_cidr()?,
         kubelet_port: args.network.kubelet_port,
+        max_pods: args.max_pods,
     };
     let agent_task = super::agent::start(
         in_process_client(router, &node_token)?,

@@ -3,6 +3,7 @@
 //! conformance harness and a real registry on loopback. One test binary,
 //! as wasmtime's `tests/all`.
 
+mod auth;
 mod commands;
 mod conformance;
 mod registry;

@@ -2,7 +2,6 @@
 //! distribution registry) on loopback. Requires `docker-registry` on PATH
 //! (scripts/install.sh installs it); fails, never skips, without it.
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,9 +11,10 @@ use skiff_runtime::{ImageSpec, RegistryAuth, Runtime, RuntimeError};
 
 use crate::support::{Env, examples};
 
-struct Registry {
+/// A `docker-registry` on a free loopback port, killed on drop.
+pub(crate) struct Registry {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     _dir: tempfile::TempDir,
 }
 
@@ -25,7 +25,9 @@ impl Drop for Registry {
     }
 }
 
-fn start_registry() -> Registry {
+/// Starts a registry; with `basic = Some((user, password))` it requires
+/// HTTP basic auth (an htpasswd file; `htpasswd` comes with apache2-utils).
+pub(crate) fn start_registry(basic: Option<(&str, &str)>) -> Registry {
     let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -33,17 +35,30 @@ fn start_registry() -> Registry {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let config = dir.path().join("config.yml");
-    let mut f = std::fs::File::create(&config).unwrap();
-    write!(
-        f,
+    let mut config = format!(
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
         dir.path().join("data").display()
-    )
-    .unwrap();
+    );
+    if let Some((user, password)) = basic {
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect(
+                "htpasswd is not installed: run scripts/install.sh (apt-get install apache2-utils)",
+            );
+        assert!(htpasswd.status.success());
+        let users = dir.path().join("htpasswd");
+        std::fs::write(&users, htpasswd.stdout).unwrap();
+        config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: skiff-test\n    path: {}\n",
+            users.display()
+        ));
+    }
+    let path = dir.path().join("config.yml");
+    std::fs::write(&path, config).unwrap();
     let child = Command::new("docker-registry")
         .arg("serve")
-        .arg(&config)
+        .arg(&path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -65,7 +80,7 @@ fn start_registry() -> Registry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_then_pull_a_wasm_artifact_and_run_it() {
-    let registry = start_registry();
+    let registry = start_registry(None);
     let local = Env::new();
     let image = local.image("job").await;
     let target = format!("{}/skiff/job:v1", registry.addr);
@@ -134,7 +149,7 @@ async fn push_then_pull_a_wasm_artifact_and_run_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_an_ordinary_image_with_one_wasm_in_its_layer() {
-    let registry = start_registry();
+    let registry = start_registry(None);
     let wasm = std::fs::read(examples().join("job-p1.wasm")).unwrap();
     // A gzipped tar layer holding /app/job.wasm, as `docker build` of a
     // `FROM scratch` + `COPY job.wasm /app/` image would produce.

@@ -129,3 +129,71 @@ async fn service_memory_limit_applies_per_request() {
     );
     assert!(body.contains("memory limit"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_one_image_compile_it_once() {
+    // A Deployment's pods landing together on a node that never ran the
+    // image: every create succeeds and they share one compilation.
+    let env = Env::new();
+    let config = env.config("hello-http", "web").await.with_port(0);
+    let mut sandboxes = Vec::new();
+    for i in 0..8 {
+        sandboxes.push(env.sandbox(&format!("burst-{i}")).await);
+    }
+    let mut creates = tokio::task::JoinSet::new();
+    for sb in sandboxes {
+        let (rt, config) = (env.rt.clone(), config.clone());
+        creates.spawn(async move { rt.create_container(&sb, &config).await });
+    }
+    let mut ids = Vec::new();
+    while let Some(created) = creates.join_next().await {
+        ids.push(created.unwrap().unwrap());
+    }
+    assert_eq!(ids.len(), 8);
+    assert_eq!(env.rt.compilations(), 1);
+    // And each of them serves.
+    for id in &ids {
+        env.rt.start_container(id).await.unwrap();
+        let addr = env.rt.container_status(id).await.unwrap().listening[0];
+        assert_eq!(get(addr, "/").await.0, 200);
+    }
+    // A later create reuses the code too.
+    let sb = env.sandbox("burst-late").await;
+    env.rt.create_container(&sb, &config).await.unwrap();
+    assert_eq!(env.rt.compilations(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_a_broken_image_all_fail_and_retry_later() {
+    let env = Env::new();
+    let bad = env.dir.path().join("bad.wasm");
+    // A component header with a truncated body: detected as a component,
+    // rejected by the compiler.
+    std::fs::write(&bad, b"\0asm\x0d\0\x01\0\x01\x05").unwrap();
+    let (image, _) = env
+        .rt
+        .import_file(&bad, Some("localhost/bad:test"))
+        .await
+        .unwrap();
+    let config = skiff_runtime::ContainerConfig::new("web", skiff_runtime::ImageSpec::new(&image))
+        .with_port(0);
+    let mut creates = tokio::task::JoinSet::new();
+    for i in 0..4 {
+        let sb = env.sandbox(&format!("bad-{i}")).await;
+        let (rt, config) = (env.rt.clone(), config.clone());
+        creates.spawn(async move { rt.create_container(&sb, &config).await });
+    }
+    while let Some(created) = creates.join_next().await {
+        let err = created.unwrap().unwrap_err();
+        assert!(
+            matches!(err, skiff_runtime::RuntimeError::InvalidImage { .. }),
+            "{err}"
+        );
+    }
+    // The failure is not kept: a later create compiles again (and fails again).
+    let before = env.rt.compilations();
+    assert!((1..=4).contains(&before), "{before}");
+    let sb = env.sandbox("bad-late").await;
+    assert!(env.rt.create_container(&sb, &config).await.is_err());
+    assert_eq!(env.rt.compilations(), before + 1);
+}

@@ -2,16 +2,14 @@
 //! scheduler: default class, delayed provisioning on the selected node,
 //! binding, reclaim on claim deletion, and static binding.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{ApiServer, eventually, spawn_controller};
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use skiff_controllers::localpath;
-use support::{ApiServer, eventually, spawn_controller};
 
 const WITHIN: Duration = Duration::from_secs(20);
 

@@ -1,17 +1,15 @@
 //! The namespace controller against a real API server: a deleted namespace
 //! is emptied, reports what holds it up, and then goes.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{ApiServer, eventually, spawn_controller};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use serde_json::json;
-use support::{ApiServer, eventually, spawn_controller};
 
 const WITHIN: Duration = Duration::from_secs(20);
 

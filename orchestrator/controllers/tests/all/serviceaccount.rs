@@ -1,14 +1,12 @@
 //! The ServiceAccount controller against a real API server: every active
 //! namespace has a `default` ServiceAccount.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{ApiServer, eventually, spawn_controller};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-use support::{ApiServer, eventually, spawn_controller};
 
 const WITHIN: Duration = Duration::from_secs(20);
 

@@ -4,21 +4,20 @@
 //! events. Nodes are registered by hand; the test binds pods (as the
 //! scheduler would) and marks them ready (as the kubelet would).
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::{
+    ApiServer, eventually, fake_binder, fake_kubelet, fake_reaper, register_node, spawn_controller,
+};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use skiff_controllers::daemonset::TEMPLATE_GENERATION_LABEL;
 use skiff_controllers::history::HASH_LABEL;
 use skiff_controllers::{owner, pods};
-use support::{
-    ApiServer, eventually, fake_binder, fake_kubelet, fake_reaper, register_node, spawn_controller,
-};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
@@ -186,6 +185,13 @@ async fn one_pod_per_eligible_node() -> anyhow::Result<()> {
             assert!(tolerated.contains(t), "missing {t} in {tolerated:?}");
         }
         assert!(p.labels().contains_key(HASH_LABEL));
+        assert_eq!(
+            p.labels()
+                .get(TEMPLATE_GENERATION_LABEL)
+                .map(String::as_str),
+            Some("1"),
+            "pods carry the DaemonSet's generation"
+        );
     }
     let revs: Api<ControllerRevision> = Api::namespaced(client.clone(), "default");
     let rs = revisions(&revs).await;
@@ -305,9 +311,14 @@ async fn rolling_update_rollback_and_history_limit() -> anyhow::Result<()> {
         let ready = ps.iter().filter(|(_, p)| pods::is_ready(p)).count();
         min_ready.fetch_min(ready, std::sync::atomic::Ordering::Relaxed);
         let done = ps.len() == 3
-            && ps
-                .iter()
-                .all(|(_, p)| pods::is_ready(p) && p.labels().get(HASH_LABEL) == Some(&v2));
+            && ps.iter().all(|(_, p)| {
+                pods::is_ready(p)
+                    && p.labels().get(HASH_LABEL) == Some(&v2)
+                    && p.labels()
+                        .get(TEMPLATE_GENERATION_LABEL)
+                        .map(String::as_str)
+                        == Some("2")
+            });
         done.then_some(())
     })
     .await;

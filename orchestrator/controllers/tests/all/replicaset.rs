@@ -2,17 +2,15 @@
 //! and release, replacement of deleted pods, status and events. The test
 //! plays the kubelet (no node agent runs here).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{ApiServer, eventually, fake_kubelet, spawn_controller};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use skiff_controllers::{owner, pods};
-use support::{ApiServer, eventually, fake_kubelet, spawn_controller};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -147,7 +145,7 @@ async fn scale_down_deletes_unready_pods_first() -> anyhow::Result<()> {
     let all = wait_owned(&pods, &rs, 4).await;
     let ready: Vec<String> = all.iter().take(2).map(ResourceExt::name_any).collect();
     for name in &ready {
-        support::mark_ready(&pods, name).await?;
+        crate::support::mark_ready(&pods, name).await?;
     }
     rss.patch(
         "rank",

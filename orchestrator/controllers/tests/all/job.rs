@@ -1,18 +1,16 @@
 //! The Job controller against a real API server. No node agent runs: the
 //! test plays the kubelet, ending pods through `pods/status`.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::{ApiServer, Running, eventually, finish_pod, spawn_controller};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use skiff_controllers::job;
-use support::{ApiServer, Running, eventually, finish_pod, spawn_controller};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -304,7 +302,7 @@ async fn suspend_deletes_pods_and_resume_recreates_them() -> anyhow::Result<()> 
     .await;
     // The kubelet reports one of them ready.
     let first = running(&pods_of(&client, "pause").await)[0].clone();
-    support::mark_ready(&Api::default_namespaced(client.clone()), &first).await?;
+    crate::support::mark_ready(&Api::default_namespaced(client.clone()), &first).await?;
     eventually(WAIT, "status.ready 1", || async {
         let st = get(&client, "pause").await?.status?;
         (st.ready == Some(1) && st.active == Some(2)).then_some(())

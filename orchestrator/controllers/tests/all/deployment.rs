@@ -4,14 +4,13 @@
 //! pause, and a controller restart in the middle of a rollout. The test
 //! plays the kubelet (no node agent runs here).
 
-mod support;
-
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::support::{ApiServer, Running, eventually, fake_kubelet, spawn_controller};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::ResourceExt;
@@ -19,7 +18,6 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use skiff_controllers::deployment::revision::{HASH_LABEL, REVISION, REVISION_HISTORY};
 use skiff_controllers::{owner, pods};
-use support::{ApiServer, Running, eventually, fake_kubelet, spawn_controller};
 
 const WITHIN: Duration = Duration::from_secs(20);
 const V1: &str = "localhost/skiff/hello-http:v1";

@@ -2,17 +2,15 @@
 //! runs: the test plays the kubelet, creating the Node and its Lease by
 //! hand, then stops renewing it.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{ApiServer, Running, eventually, mark_ready, spawn_controller};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use skiff_controllers::nodelifecycle::{self, NOT_READY, UNREACHABLE};
-use support::{ApiServer, Running, eventually, mark_ready, spawn_controller};
 
 const WAIT: Duration = Duration::from_secs(20);
 const GRACE: Duration = Duration::from_secs(2);
@@ -199,12 +197,24 @@ async fn silent_node_is_tainted_its_pods_evicted_and_recovery_untaints() -> anyh
     })
     .await;
     // The 2 s toleration runs out; the others hold.
-    eventually(WAIT, "pod evicted after its tolerationSeconds", || async {
-        let p = pods.get_opt("quick").await.ok()?;
-        p.is_none_or(|p| p.metadata.deletion_timestamp.is_some())
-            .then_some(())
+    // No kubelet finishes the deletion here, so the pod stays Terminating,
+    // marked as a disruption the way Kubernetes' taint manager marks it.
+    let evicted = eventually(WAIT, "pod evicted after its tolerationSeconds", || async {
+        let p = pods.get_opt("quick").await.ok()??;
+        p.metadata.deletion_timestamp.is_some().then_some(p)
     })
     .await;
+    let disruption = evicted
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "DisruptionTarget")
+        .map(|c| (c.status, c.reason.unwrap_or_default()));
+    assert_eq!(
+        disruption,
+        Some(("True".to_owned(), "DeletionByTaintManager".to_owned()))
+    );
     for name in ["stays", "default"] {
         let p = pods.get(name).await?;
         assert!(p.metadata.deletion_timestamp.is_none(), "{name} evicted");

@@ -1,8 +1,6 @@
 //! A real API server in this process for controller tests: the controller
 //! under test and the test itself are clients of it, as in `skiff up`.
 
-#![allow(dead_code, reason = "each test binary uses part of the support")]
-
 use std::time::{Duration, Instant};
 
 use skiff_apiserver::auth::User;

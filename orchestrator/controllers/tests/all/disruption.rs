@@ -4,18 +4,18 @@
 //! controller), evictions allowed and refused with Kubernetes' 429, and
 //! `disruptedPods` bookkeeping.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{ApiServer, eventually, fake_kubelet, fake_reaper, spawn_controller};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use kube::ResourceExt;
-use kube::api::{Api, EvictParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, EvictParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use serde_json::json;
 use skiff_controllers::pods;
-use support::{ApiServer, eventually, fake_kubelet, fake_reaper, spawn_controller};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
@@ -87,6 +87,37 @@ async fn evict_raw(client: &kube::Client, pod: &str) -> anyhow::Result<(u16, ser
     Ok((code, serde_json::from_slice(&body)?))
 }
 
+/// The reason of the first `DisruptionTarget=True` condition the pod's
+/// history shows after revision `since` (a watch replays it, however
+/// quickly the pod is gone).
+async fn disruption_reason(
+    pods: &Api<Pod>,
+    name: &str,
+    since: &str,
+) -> anyhow::Result<Option<String>> {
+    use futures::{StreamExt, TryStreamExt};
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={name}"))
+        .timeout(5);
+    let mut events = pods.watch(&params, since).await?.boxed();
+    while let Some(event) = events.try_next().await? {
+        let (WatchEvent::Modified(pod) | WatchEvent::Deleted(pod)) = event else {
+            continue;
+        };
+        let reason = pod
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+            .and_then(|c| c.reason);
+        if reason.is_some() {
+            return Ok(reason);
+        }
+    }
+    Ok(None)
+}
+
 #[tokio::test]
 async fn min_available_budgets_gate_evictions() -> anyhow::Result<()> {
     let server = ApiServer::start().await?;
@@ -129,6 +160,11 @@ async fn min_available_budgets_gate_evictions() -> anyhow::Result<()> {
     // The one allowed disruption: the budget records it before the
     // controller catches up, so a second eviction right away is refused.
     let victim = running[0].name_any();
+    let before = pods
+        .get(&victim)
+        .await?
+        .resource_version()
+        .unwrap_or_default();
     pods.evict(&victim, &EvictParams::default()).await?;
     let after = pdbs.get("web").await?.status.unwrap_or_default();
     assert_eq!(after.disruptions_allowed, 0);
@@ -138,6 +174,12 @@ async fn min_available_budgets_gate_evictions() -> anyhow::Result<()> {
             .unwrap_or_default()
             .contains_key(&victim),
         "evicted pod recorded in disruptedPods"
+    );
+    // Read from the watch history: the pod itself is gone by now.
+    assert_eq!(
+        disruption_reason(&pods, &victim, &before).await?.as_deref(),
+        Some("EvictionByEvictionAPI"),
+        "the eviction marks the pod DisruptionTarget before deleting it"
     );
     let second = running[1].name_any();
     match pods.evict(&second, &EvictParams::default()).await {

@@ -3,17 +3,15 @@
 //! rolling update with revisions, status and events. The test plays the
 //! kubelet.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{ApiServer, eventually, fake_kubelet, spawn_controller};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use skiff_controllers::{history, pods, statefulset};
-use support::{ApiServer, eventually, fake_kubelet, spawn_controller};
 
 const WITHIN: Duration = Duration::from_secs(30);
 

@@ -2,10 +2,9 @@
 //! and orphan deletion, several owners, owners in another namespace, and
 //! CRD kinds as owners and dependents.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{ApiServer, eventually, spawn_controller};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -15,7 +14,6 @@ use kube::api::{
 };
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use support::{ApiServer, eventually, spawn_controller};
 
 const WITHIN: Duration = Duration::from_secs(20);
 

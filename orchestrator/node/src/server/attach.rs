@@ -1,0 +1,212 @@
+//! `kubectl attach` (and `kubectl run -it`) on the node: the same WebSocket
+//! channel protocol as exec ([`super::exec::accept`], [`super::channel`]),
+//! relayed to the runtime's attach socket
+//! ([`skiff_runtime::ExecService::attach`]) that streams the container's
+//! main process output from now on and takes its input. The session ends
+//! when the process's output ends (a `Success` status, as the kubelet
+//! sends) or when the client leaves; leaving does not stop the container.
+//!
+//! As in the kubelet, whether the stream is a terminal is the container's
+//! (`tty` in its spec), not the client's choice; input is refused with a
+//! clear error when the container was not created with `stdin: true`.
+
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use skiff_runtime::attach::{self, AttachEndpoint, Frame as AttachFrame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::channel::{self, Frame};
+use super::exec::{Socket, accept, close, find_container};
+use super::{Body, Node, query_pairs, status, to_bytes};
+
+/// What the client asked to attach.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttachRequest {
+    /// Send input.
+    pub stdin: bool,
+    /// Receive standard output.
+    pub stdout: bool,
+    /// Receive standard error.
+    pub stderr: bool,
+}
+
+impl AttachRequest {
+    /// Reads `stdin`, `stdout` and `stderr` from a query (`tty` is the
+    /// container's to decide).
+    pub fn from_query(q: &[(String, String)]) -> Self {
+        let flag = |k: &str| super::query_flag(q, k);
+        AttachRequest {
+            stdin: flag("stdin"),
+            stdout: flag("stdout"),
+            stderr: flag("stderr"),
+        }
+    }
+}
+
+/// Answers the upgrade and relays the attach session on it.
+pub fn upgrade(
+    node: Arc<Node>,
+    req: Request<Incoming>,
+    ns: String,
+    pod: String,
+    container: String,
+) -> Response<Body> {
+    let want = AttachRequest::from_query(&query_pairs(req.uri().query()));
+    if !(want.stdin || want.stdout || want.stderr) {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "you must specify at least one of stdin, stdout, stderr",
+        );
+    }
+    accept(req, "attach", move |ws, v5| async move {
+        run(&node, ws, v5, &ns, &pod, &container, want).await;
+    })
+}
+
+/// Finds the container and its attach socket, refusing what it cannot do.
+async fn connect(
+    node: &Node,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    want: AttachRequest,
+) -> Result<(AttachEndpoint, UnixStream), String> {
+    let (rt, id) = find_container(&node.runtimes, &node.data_dir, ns, pod, container)
+        .await
+        .ok_or_else(|| format!("container not found (\"{container}\")"))?;
+    let Some(svc) = rt.exec() else {
+        return Err(format!(
+            "attach is not supported for container \"{container}\" of pod \"{pod}\": it runs in the {} runtime, whose WebAssembly program has no process stdio to attach to (use kubectl logs -f)",
+            rt.handler()
+        ));
+    };
+    let endpoint = svc.attach(&id).map_err(|e| e.to_string())?;
+    if want.stdin && !endpoint.stdin {
+        return Err(format!(
+            "stdin is not enabled for container \"{container}\" of pod \"{pod}\": its spec needs stdin: true to take input (attach without -i to watch its output)"
+        ));
+    }
+    let stream = UnixStream::connect(&endpoint.socket)
+        .await
+        .map_err(|e| format!("attaching to container \"{container}\": {e}"))?;
+    Ok((endpoint, stream))
+}
+
+/// Relays until the process's output ends or the client leaves.
+async fn run(
+    node: &Node,
+    ws: Socket,
+    v5: bool,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    want: AttachRequest,
+) {
+    let (mut sink, mut incoming) = ws.split();
+    let (endpoint, stream) = match connect(node, ns, pod, container, want).await {
+        Ok(c) => c,
+        Err(m) => {
+            let msg = channel::encode(channel::ERROR, &to_bytes(&channel::failure(&m)));
+            let _ = sink.send(Message::binary(msg)).await;
+            close(&mut sink).await;
+            return;
+        }
+    };
+    let (mut from_rt, mut to_rt) = stream.into_split();
+    if want.stdin
+        && to_rt
+            .write_all(&AttachFrame::new(attach::STDIN, Vec::new()).encode())
+            .await
+            .is_err()
+    {
+        close(&mut sink).await;
+        return;
+    }
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 32 * 1024];
+    loop {
+        tokio::select! {
+            read = from_rt.read(&mut chunk) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                loop {
+                    let (f, used) = match AttachFrame::decode(&buf) {
+                        Ok(Some(d)) => d,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "attach socket sent a bad frame");
+                            close(&mut sink).await;
+                            return;
+                        }
+                    };
+                    buf.drain(..used);
+                    // A terminal is one stream: kubectl reads it as stdout.
+                    let ch = if endpoint.tty { channel::STDOUT } else { f.channel };
+                    let wanted = match ch {
+                        channel::STDOUT => want.stdout,
+                        channel::STDERR => want.stderr,
+                        _ => false,
+                    };
+                    if wanted && sink.send(Message::binary(channel::encode(ch, &f.data))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            msg = incoming.next() => {
+                let out = match msg {
+                    Some(Ok(Message::Binary(b))) => match channel::decode(&b) {
+                        Some(Frame::Data(channel::STDIN, data)) if want.stdin => {
+                            Some(AttachFrame::new(attach::STDIN, data.to_vec()))
+                        }
+                        Some(Frame::Close(channel::STDIN)) if v5 && want.stdin => {
+                            Some(AttachFrame::new(attach::CLOSE, vec![attach::STDIN]))
+                        }
+                        Some(Frame::Data(channel::RESIZE, size)) => {
+                            serde_json::from_slice::<channel::TermSize>(size)
+                                .ok()
+                                .map(|s| AttachFrame::resize(s.width, s.height))
+                        }
+                        _ => None,
+                    },
+                    // The client left: the container goes on.
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => None,
+                };
+                if let Some(f) = out
+                    && to_rt.write_all(&f.encode()).await.is_err()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    let done = channel::exit_status(&[], 0);
+    let _ = sink
+        .send(Message::binary(channel::encode(
+            channel::ERROR,
+            &to_bytes(&done),
+        )))
+        .await;
+    close(&mut sink).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_query() {
+        let q = query_pairs(Some("container=main&stdin=true&stdout=true&tty=true"));
+        let a = AttachRequest::from_query(&q);
+        assert!(a.stdin && a.stdout && !a.stderr);
+    }
+}
