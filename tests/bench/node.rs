@@ -111,19 +111,10 @@ async fn density(n: usize, limit: Duration, report: &mut Report) -> anyhow::Resu
     let before = rss_kib(pid, "VmRSS")?;
     let t = Instant::now();
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let run = {
-        let api = api.clone();
-        drive(16, n, limit, move |_, i| {
-            let api = api.clone();
-            async move {
-                let pod: Pod = serde_json::from_value(wasm_pod(&format!("dense-{i}")))?;
-                api.create(&PostParams::default(), &pod).await?;
-                Ok(())
-            }
-        })
-        .await
-    };
-    println!("density creates: {}", run.summary());
+    create_pods(&api, n, limit, "density", |i| {
+        wasm_pod(&format!("dense-{i}"))
+    })
+    .await;
     let running = poll_until(limit, POLL, || async {
         let pods = api.list(&ListParams::default()).await.ok()?;
         let running = pods
@@ -163,6 +154,28 @@ async fn density(n: usize, limit: Duration, report: &mut Report) -> anyhow::Resu
     Ok(())
 }
 
+/// Creates pods `manifest(0..n)` from 16 concurrent clients; prints how it
+/// went (`what` names the measurement).
+async fn create_pods(
+    api: &Api<Pod>,
+    n: usize,
+    limit: Duration,
+    what: &str,
+    manifest: fn(usize) -> Value,
+) {
+    let api = api.clone();
+    let run = drive(16, n, limit, move |_, i| {
+        let api = api.clone();
+        async move {
+            let pod: Pod = serde_json::from_value(manifest(i))?;
+            api.create(&PostParams::default(), &pod).await?;
+            Ok(())
+        }
+    })
+    .await;
+    println!("{what} creates: {}", run.summary());
+}
+
 fn wasm_pod(name: &str) -> Value {
     json!({
         "apiVersion": "v1",
@@ -199,19 +212,10 @@ async fn scheduler(
         add_node(&client, &format!("bench-node-{i}")).await?;
     }
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let run = {
-        let api = api.clone();
-        drive(16, n, limit, move |_, i| {
-            let api = api.clone();
-            async move {
-                let pod: Pod = serde_json::from_value(pending_pod(&format!("sched-{i}")))?;
-                api.create(&PostParams::default(), &pod).await?;
-                Ok(())
-            }
-        })
-        .await
-    };
-    println!("scheduler bench creates: {}", run.summary());
+    create_pods(&api, n, limit, "scheduler", |i| {
+        pending_pod(&format!("sched-{i}"))
+    })
+    .await;
     let server = std::fs::read_to_string(&cluster.kubeconfig)?
         .lines()
         .find_map(|l| l.trim().strip_prefix("server: ").map(str::to_owned))
@@ -301,7 +305,7 @@ fn pending_pod(name: &str) -> Value {
 }
 
 /// Kills the child process when dropped.
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

@@ -7,6 +7,7 @@
 //! cargo run --release -p skiff-tests --bin skiff-bench -- api
 //! cargo run --release -p skiff-tests --bin skiff-bench --features etcd -- store
 //! cargo run --release -p skiff-tests --bin skiff-bench -- pods
+//! cargo run --release -p skiff-tests --bin skiff-bench -- pods --only native-rollout,controllers
 //! cargo run --release -p skiff-tests --bin skiff-bench -- node
 //! ```
 //!
@@ -20,6 +21,7 @@
 use clap::{Parser, Subcommand};
 
 mod api;
+mod controllers;
 mod etcd;
 mod node;
 mod pods;
@@ -44,7 +46,8 @@ enum What {
     /// The store alone: group commit, one transaction per write, etcd.
     Store(store::StoreArgs),
     /// Pods and workloads on `skiff up`: startup latency, a big Deployment,
-    /// a rolling update, a big Job.
+    /// rolling updates (Wasm, native), a big Job, controller CPU at steady
+    /// state.
     Pods(workloads::PodsArgs),
     /// One node: `skiff up` ready time, Wasm pod density and memory per
     /// pod, scheduler bindings/s.

@@ -1,7 +1,10 @@
 //! `skiff-bench pods`: pods and workloads on a real `skiff up` (API server,
 //! scheduler, controller manager and node agent in one process) — pod
-//! startup latency, a 1,000-replica Deployment, a rolling update and a
-//! 1,000-completion Job, all Wasm; native busybox startup beside the Wasm one.
+//! startup latency, a 1,000-replica Deployment, rolling updates of a Wasm
+//! and a native (busybox) Deployment and a 1,000-completion Job; native
+//! busybox startup beside the Wasm one; and, on a second `skiff up` whose
+//! controllers run as their own process, the controller manager's CPU with
+//! 1,000 pods at steady state ([`crate::controllers`]).
 //!
 //! The cluster is the e2e harness's ([`skiff_tests::Cluster::up`]): `skiff
 //! up` in a network namespace the harness creates (its pod network, the
@@ -31,28 +34,34 @@ use tokio::sync::oneshot;
 
 use crate::stats::{Report, Run, Verdict, drive, ms, poll_until};
 
-const HELLO_V1: &str = "localhost/skiff-bench/hello-http:v1";
+pub(crate) const HELLO_V1: &str = "localhost/skiff-bench/hello-http:v1";
 const HELLO_V2: &str = "localhost/skiff-bench/hello-http:v2";
 const JOB: &str = "localhost/skiff-bench/job:v1";
 /// How often workload status is read.
 const POLL: Duration = Duration::from_millis(20);
+/// `--pod-cidr` of the bench's clusters: 2,046 addresses, room for more than
+/// the 253 of the default /24.
+pub(crate) const POD_CIDR: &str = "10.42.0.0/21";
 
 /// What `skiff-bench pods` measures, and how much.
 #[derive(clap::Args, Debug)]
 pub(crate) struct PodsArgs {
+    /// Measure only these, comma-separated (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Section>,
     /// Pods created per runtime for the startup latency.
     #[arg(long, default_value_t = 200)]
     startups: usize,
     /// Pods being started at once in the startup run.
     #[arg(long, default_value_t = 10)]
     concurrency: usize,
-    /// Skip the native (busybox) startup run.
+    /// Skip the native (busybox) startup and rolling update.
     #[arg(long)]
     no_native: bool,
     /// Replicas of the batch Deployment.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
-    /// Replicas of the Deployment that is rolled from v1 to v2.
+    /// Replicas of the Deployments that are rolled from one image to another.
     #[arg(long, default_value_t = 100)]
     rollout: usize,
     /// Completions of the Job.
@@ -61,6 +70,15 @@ pub(crate) struct PodsArgs {
     /// Parallelism of the Job.
     #[arg(long, default_value_t = 100)]
     parallelism: usize,
+    /// Controller CPU: how many Deployments run at steady state.
+    #[arg(long, default_value_t = 10)]
+    kcm_deployments: usize,
+    /// Controller CPU: Wasm replicas of each of those Deployments.
+    #[arg(long, default_value_t = 100)]
+    kcm_replicas: usize,
+    /// Controller CPU: the steady-state window, seconds.
+    #[arg(long, default_value_t = 60)]
+    steady_secs: u64,
     /// Limit for each measurement, seconds.
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
@@ -73,10 +91,66 @@ pub(crate) struct PodsArgs {
     keep_log: Option<std::path::PathBuf>,
 }
 
-/// Runs every pod and workload measurement against one fresh `skiff up`.
+/// The measurements of `skiff-bench pods`, for `--only`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Section {
+    /// Pod startup latency, Wasm and native.
+    Startup,
+    /// The 1,000-replica Wasm Deployment.
+    Batch,
+    /// The rolling update of the Wasm Deployment.
+    Rollout,
+    /// The rolling update of the native (busybox) Deployment.
+    NativeRollout,
+    /// The 1,000-completion Job.
+    Job,
+    /// The controller manager's CPU at steady state (a cluster of its own).
+    Controllers,
+}
+
+impl PodsArgs {
+    fn wants(&self, s: Section) -> bool {
+        self.only.is_empty() || self.only.contains(&s)
+    }
+}
+
+/// Runs the pod and workload measurements against one fresh `skiff up`,
+/// then the controller CPU against another.
 pub(crate) async fn run(args: &PodsArgs, report: &mut Report) -> anyhow::Result<()> {
     println!("skiff binary: {}", skiff_tests::skiff_bin().display());
     println!("load average at start: {}", load_average());
+    let limit = Duration::from_secs(args.timeout_secs);
+    let shared = [
+        Section::Startup,
+        Section::Batch,
+        Section::Rollout,
+        Section::NativeRollout,
+        Section::Job,
+    ];
+    if shared.iter().any(|s| args.wants(*s)) {
+        workloads(args, limit, report).await?;
+    }
+    if args.wants(Section::Controllers) {
+        let kcm = crate::controllers::Steady {
+            deployments: args.kcm_deployments,
+            replicas: args.kcm_replicas,
+            window: Duration::from_secs(args.steady_secs),
+            max_pods: args.max_pods,
+        };
+        crate::controllers::run(&kcm, limit, report).await?;
+    }
+    println!("load average at end: {}", load_average());
+    report.row(
+        "Load average (1/5/15 min) at the end",
+        "—",
+        load_average(),
+        Verdict::Info,
+    );
+    Ok(())
+}
+
+/// Everything but the controller CPU, on one `skiff up`.
+async fn workloads(args: &PodsArgs, limit: Duration, report: &mut Report) -> anyhow::Result<()> {
     let hello = skiff_tests::wasm_example("hello-http");
     let job = skiff_tests::wasm_example("job");
     let mut up_args: Vec<String> = [
@@ -87,8 +161,7 @@ pub(crate) async fn run(args: &PodsArgs, report: &mut Report) -> anyhow::Result<
     .into_iter()
     .flat_map(|i| ["--import".to_owned(), i])
     .collect();
-    // Room for more than the 253 addresses of the default /24.
-    up_args.extend(["--pod-cidr".to_owned(), "10.42.0.0/21".to_owned()]);
+    up_args.extend(["--pod-cidr".to_owned(), POD_CIDR.to_owned()]);
     up_args.extend(["--max-pods".to_owned(), args.max_pods.to_string()]);
     let cluster = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = up_args.iter().map(String::as_str).collect();
@@ -96,22 +169,52 @@ pub(crate) async fn run(args: &PodsArgs, report: &mut Report) -> anyhow::Result<
     })
     .await??;
     let client = cluster.client().await?;
-    let limit = Duration::from_secs(args.timeout_secs);
     let result = measure(args, &cluster, &client, limit, report).await;
     if result.is_err() {
-        let log = cluster.log();
-        let tail: Vec<&str> = log.lines().rev().take(30).collect();
-        eprintln!("last lines of the skiff log:");
-        for l in tail.iter().rev() {
-            eprintln!("  {l}");
-        }
+        print_log_tail("skiff", &cluster.log());
     }
-    println!("load average at end: {}", load_average());
     if let Some(path) = &args.keep_log {
         std::fs::write(path, cluster.log())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     result
+}
+
+/// Prints the last 30 lines of a component's log (after a failure).
+pub(crate) fn print_log_tail(what: &str, log: &str) {
+    let tail: Vec<&str> = log.lines().rev().take(30).collect();
+    eprintln!("last lines of the {what} log:");
+    for l in tail.iter().rev() {
+        eprintln!("  {l}");
+    }
+}
+
+/// The busybox image under two tags, from the native runtime's test
+/// registry inside the cluster's network namespace (where the node pulls).
+struct NativeImages {
+    /// Serves the images; stops when dropped.
+    _registry: Registry,
+    v1: String,
+    v2: String,
+}
+
+/// Starts the registry and pushes busybox as `busybox:1` and `busybox:2`:
+/// two references (with one digest — the rollout changes the pod template,
+/// so every pod is replaced all the same).
+async fn native_images(cluster: &Cluster) -> anyhow::Result<NativeImages> {
+    let netns = cluster.netns().context("skiff up runs in a netns")?.path();
+    tokio::task::spawn_blocking(move || {
+        let registry = Registry::start(Some(&netns));
+        let v1 = registry.push_busybox("1");
+        let v2 = registry.push_busybox("2");
+        NativeImages {
+            _registry: registry,
+            v1,
+            v2,
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("the registry did not start: {e}"))
 }
 
 async fn measure(
@@ -121,35 +224,36 @@ async fn measure(
     limit: Duration,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    // 1. Startup latency, Wasm (and native).
-    create_namespace(client, "bench-wasm").await?;
-    let wasm = startup(client, "bench-wasm", args, limit, |name| {
-        wasm_pod(name, HELLO_V1)
-    })
-    .await?;
-    println!("wasm startup: {}", wasm.summary());
-    startup_rows(
-        report,
-        "Wasm (hello-http)",
-        args.concurrency,
-        &wasm,
-        Duration::from_millis(50),
-        "p99 < 50 ms",
-    );
+    let native = if !args.no_native
+        && (args.wants(Section::Startup) || args.wants(Section::NativeRollout))
+    {
+        Some(native_images(cluster).await)
+    } else {
+        None
+    };
 
-    if !args.no_native {
-        let netns = cluster.netns().context("skiff up runs in a netns")?.path();
-        let registry = tokio::task::spawn_blocking(move || {
-            let r = Registry::start(Some(&netns));
-            let image = r.push_busybox("1");
-            (r, image)
+    // 1. Startup latency, Wasm (and native).
+    if args.wants(Section::Startup) {
+        create_namespace(client, "bench-wasm").await?;
+        let wasm = startup(client, "bench-wasm", args, limit, |name| {
+            wasm_pod(name, HELLO_V1)
         })
-        .await;
-        match registry {
-            Ok((_registry, busybox)) => {
+        .await?;
+        println!("wasm startup: {}", wasm.summary());
+        startup_rows(
+            report,
+            "Wasm (hello-http)",
+            args.concurrency,
+            &wasm,
+            Duration::from_millis(50),
+            "p99 < 50 ms",
+        );
+        match &native {
+            None => {}
+            Some(Ok(images)) => {
                 create_namespace(client, "bench-native").await?;
                 let native = startup(client, "bench-native", args, limit, |name| {
-                    native_pod(name, &busybox)
+                    native_pod(name, &images.v1)
                 })
                 .await?;
                 println!("native startup: {}", native.summary());
@@ -162,136 +266,202 @@ async fn measure(
                     "p99 < 500 ms",
                 );
             }
-            Err(e) => report.row(
+            Some(Err(e)) => report.row(
                 "Pod startup create→Ready, native (busybox)",
                 "p99 < 500 ms",
-                format!("registry did not start: {e}"),
+                format!("{e:#}"),
                 Verdict::NotRun,
             ),
         }
     }
 
     // 2. A 1,000-replica Deployment.
-    let n = args.batch;
-    create_namespace(client, "bench-batch").await?;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "bench-batch");
-    let t = Instant::now();
-    deployments
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(deployment("batch", n, HELLO_V1))?,
-        )
-        .await?;
-    let done = poll_until(limit, POLL, || async {
-        let d = deployments.get("batch").await.ok()?;
-        let ready = d
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
+    if args.wants(Section::Batch) {
+        let n = args.batch;
+        create_namespace(client, "bench-batch").await?;
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), "bench-batch");
+        let t = Instant::now();
+        deployments
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(deployment("batch", n, wasm_spec(HELLO_V1)))?,
+            )
+            .await?;
+        let done = poll_until(limit, POLL, || async {
+            let d = deployments.get("batch").await.ok()?;
+            let ready = d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            (ready as usize >= n).then_some(())
+        })
+        .await;
+        let took = t.elapsed();
+        let ready = deployments
+            .get("batch")
+            .await
+            .ok()
+            .and_then(|d| d.status.and_then(|s| s.ready_replicas))
             .unwrap_or(0);
-        (ready as usize >= n).then_some(())
-    })
-    .await;
-    let took = t.elapsed();
-    let ready = deployments
-        .get("batch")
-        .await
-        .ok()
-        .and_then(|d| d.status.and_then(|s| s.ready_replicas))
-        .unwrap_or(0);
-    report.row(
-        &format!("{n}-replica Wasm Deployment (hello-http): create → all Ready"),
-        "< 5 s",
-        result_text(done, took, &format!("{ready}/{n} Ready")),
-        Verdict::of(done && took < Duration::from_secs(5)),
-    );
-    delete_and_drain(client, &deployments, "batch", "bench-batch", limit).await;
+        report.row(
+            &format!("{n}-replica Wasm Deployment (hello-http): create → all Ready"),
+            "< 5 s",
+            result_text(done, took, &format!("{ready}/{n} Ready")),
+            Verdict::of(done && took < Duration::from_secs(5)),
+        );
+        delete_and_drain(client, &deployments, "batch", "bench-batch", limit).await;
+    }
 
-    // 3. A rolling update of a 100-replica Deployment.
+    // 3. Rolling updates of 100-replica Deployments, Wasm and native.
     let n = args.rollout;
-    create_namespace(client, "bench-roll").await?;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "bench-roll");
-    deployments
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(deployment("roll", n, HELLO_V1))?,
+    if args.wants(Section::Rollout) {
+        let rolled = rolling_update(
+            client,
+            "bench-roll",
+            n,
+            (wasm_spec(HELLO_V1), wasm_spec(HELLO_V2)),
+            limit,
         )
         .await?;
-    let rolled_out = |image: &'static str| {
-        let deployments = deployments.clone();
-        move || {
-            let deployments = deployments.clone();
-            async move { rolled_out(&deployments.get("roll").await.ok()?, n, image).then_some(()) }
-        }
-    };
-    if !poll_until(limit, POLL, rolled_out(HELLO_V1)).await {
-        bail!("the {n}-replica Deployment did not become available in {limit:?}");
+        report.row(
+            &format!(
+                "Rolling update of a {n}-replica Wasm Deployment v1 → v2: patch → all updated and available"
+            ),
+            "< 3 s",
+            rolled.text(),
+            rolled.verdict(Duration::from_secs(3)),
+        );
     }
-    let t = Instant::now();
-    let patch = json!({"spec": {"template": {"spec": {"containers": [
-        {"name": "main", "image": HELLO_V2, "ports": [{"containerPort": 8080}]}
-    ]}}}});
-    deployments
-        .patch("roll", &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    let done = poll_until(limit, POLL, rolled_out(HELLO_V2)).await;
-    let took = t.elapsed();
-    report.row(
-        &format!("Rolling update of a {n}-replica Wasm Deployment v1 → v2: patch → all updated and available"),
-        "< 3 s",
-        result_text(done, took, "not rolled out"),
-        Verdict::of(done && took < Duration::from_secs(3)),
-    );
-    delete_and_drain(client, &deployments, "roll", "bench-roll", limit).await;
+    if args.wants(Section::NativeRollout) {
+        let what = format!(
+            "Rolling update of a {n}-replica native Deployment (busybox `sleep`) busybox:1 → busybox:2: patch → all updated and available"
+        );
+        match &native {
+            None => {}
+            Some(Ok(images)) => {
+                let rolled = rolling_update(
+                    client,
+                    "bench-roll-native",
+                    n,
+                    (native_spec(&images.v1), native_spec(&images.v2)),
+                    limit,
+                )
+                .await?;
+                report.row(
+                    &what,
+                    "< 3 s (as Wasm)",
+                    rolled.text(),
+                    rolled.verdict(Duration::from_secs(3)),
+                );
+            }
+            Some(Err(e)) => report.row(&what, "< 3 s (as Wasm)", format!("{e:#}"), Verdict::NotRun),
+        }
+    }
 
     // 4. A Job of 1,000 completions.
-    let (n, p) = (args.completions, args.parallelism);
-    create_namespace(client, "bench-job").await?;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "bench-job");
-    let t = Instant::now();
-    jobs.create(
-        &PostParams::default(),
-        &serde_json::from_value(job_manifest("batch", n, p))?,
-    )
-    .await?;
-    let done = poll_until(limit, POLL, || async {
-        let j = jobs.get("batch").await.ok()?;
-        let complete = j
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c.type_ == "Complete" && c.status == "True")
-            });
-        complete.then_some(())
-    })
-    .await;
-    let took = t.elapsed();
-    let succeeded = jobs
-        .get("batch")
-        .await
-        .ok()
-        .and_then(|j| j.status.and_then(|s| s.succeeded))
-        .unwrap_or(0);
-    report.row(
-        &format!("Wasm Job (job `exit 0`), {n} completions, parallelism {p}: create → Complete"),
-        "< 10 s",
-        result_text(done, took, &format!("{succeeded}/{n} succeeded")),
-        Verdict::of(done && took < Duration::from_secs(10)),
-    );
-    report.row(
-        "Load average (1/5/15 min) at the end",
-        "—",
-        load_average(),
-        Verdict::Info,
-    );
+    if args.wants(Section::Job) {
+        let (n, p) = (args.completions, args.parallelism);
+        create_namespace(client, "bench-job").await?;
+        let jobs: Api<Job> = Api::namespaced(client.clone(), "bench-job");
+        let t = Instant::now();
+        jobs.create(
+            &PostParams::default(),
+            &serde_json::from_value(job_manifest("batch", n, p))?,
+        )
+        .await?;
+        let done = poll_until(limit, POLL, || async {
+            let j = jobs.get("batch").await.ok()?;
+            let complete = j
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.type_ == "Complete" && c.status == "True")
+                });
+            complete.then_some(())
+        })
+        .await;
+        let took = t.elapsed();
+        let succeeded = jobs
+            .get("batch")
+            .await
+            .ok()
+            .and_then(|j| j.status.and_then(|s| s.succeeded))
+            .unwrap_or(0);
+        report.row(
+            &format!(
+                "Wasm Job (job `exit 0`), {n} completions, parallelism {p}: create → Complete"
+            ),
+            "< 10 s",
+            result_text(done, took, &format!("{succeeded}/{n} succeeded")),
+            Verdict::of(done && took < Duration::from_secs(10)),
+        );
+    }
     Ok(())
 }
 
-/// Creates `args.startups` pods from `make(name)`, `args.concurrency` at a
-/// time, each timed from just before its POST to the first watch event
-/// showing it Ready; each is deleted once Ready.
+/// How a rolling update went: done in time or not, and how long it took.
+struct Rolled {
+    done: bool,
+    took: Duration,
+}
+
+impl Rolled {
+    fn text(&self) -> String {
+        result_text(self.done, self.took, "not rolled out")
+    }
+
+    fn verdict(&self, target: Duration) -> Verdict {
+        Verdict::of(self.done && self.took < target)
+    }
+}
+
+/// In a fresh namespace `ns`: creates an `n`-replica Deployment with pod
+/// spec `from`, waits until it is available, patches its template to `to`
+/// and times the patch until the rollout is done as `kubectl rollout
+/// status` decides it; then deletes the Deployment and waits for its pods
+/// to go. Each wait is bounded by `limit`.
+async fn rolling_update(
+    client: &Client,
+    ns: &str,
+    n: usize,
+    (from, to): (Value, Value),
+    limit: Duration,
+) -> anyhow::Result<Rolled> {
+    let image = |spec: &Value| spec["containers"][0]["image"].as_str().map(str::to_owned);
+    let (Some(from_image), Some(to_image)) = (image(&from), image(&to)) else {
+        bail!("a pod spec without an image");
+    };
+    create_namespace(client, ns).await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    deployments
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(deployment("roll", n, from))?,
+        )
+        .await?;
+    let rolled_out = |image: String| {
+        let deployments = deployments.clone();
+        move || {
+            let (deployments, image) = (deployments.clone(), image.clone());
+            async move { rolled_out(&deployments.get("roll").await.ok()?, n, &image).then_some(()) }
+        }
+    };
+    if !poll_until(limit, POLL, rolled_out(from_image)).await {
+        bail!("the {n}-replica Deployment in {ns} did not become available in {limit:?}");
+    }
+    let t = Instant::now();
+    let patch = json!({"spec": {"template": {"spec": to}}});
+    deployments
+        .patch("roll", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    let done = poll_until(limit, POLL, rolled_out(to_image)).await;
+    let took = t.elapsed();
+    delete_and_drain(client, &deployments, "roll", ns, limit).await;
+    Ok(Rolled { done, took })
+}
 async fn startup(
     client: &Client,
     ns: &str,
@@ -525,15 +695,30 @@ fn native_pod(name: &str, image: &str) -> Value {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": {"app": "startup"}},
-        "spec": {
-            "terminationGracePeriodSeconds": 0,
-            "containers": [{"name": "main", "image": image, "command": ["sleep", "3600"]}]
-        }
+        "spec": native_spec(image)
     })
 }
 
-/// A Deployment of `replicas` hello-http pods.
-fn deployment(name: &str, replicas: usize, image: &str) -> Value {
+/// The pod spec of a hello-http replica on the Wasm runtime.
+pub(crate) fn wasm_spec(image: &str) -> Value {
+    json!({
+        "runtimeClassName": "wasmtime",
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "main", "image": image, "ports": [{"containerPort": 8080}]}]
+    })
+}
+
+/// The pod spec of a busybox `sleep` on the native runtime (no
+/// RuntimeClass).
+fn native_spec(image: &str) -> Value {
+    json!({
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "main", "image": image, "command": ["sleep", "3600"]}]
+    })
+}
+
+/// A Deployment of `replicas` pods with pod spec `spec`.
+pub(crate) fn deployment(name: &str, replicas: usize, spec: Value) -> Value {
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -543,11 +728,7 @@ fn deployment(name: &str, replicas: usize, image: &str) -> Value {
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "runtimeClassName": "wasmtime",
-                    "terminationGracePeriodSeconds": 0,
-                    "containers": [{"name": "main", "image": image, "ports": [{"containerPort": 8080}]}]
-                }
+                "spec": spec
             }
         }
     })
@@ -594,7 +775,7 @@ fn rolled_out(d: &Deployment, replicas: usize, image: &str) -> bool {
         && s.available_replicas.unwrap_or(0) == n
 }
 
-fn result_text(done: bool, took: Duration, otherwise: &str) -> String {
+pub(crate) fn result_text(done: bool, took: Duration, otherwise: &str) -> String {
     if done {
         format!("{:.2} s", took.as_secs_f64())
     } else {
@@ -626,7 +807,7 @@ async fn delete_and_drain(
     );
 }
 
-async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     let api: Api<Namespace> = Api::all(client.clone());
     api.create(
         &PostParams::default(),
@@ -638,7 +819,7 @@ async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
 }
 
 /// /proc/loadavg's three averages.
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" / "))
         .unwrap_or_else(|_| "?".to_owned())

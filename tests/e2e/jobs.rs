@@ -143,18 +143,16 @@ fn a_failing_wasm_job_hits_its_backoff_limit() {
     assert!(events.contains("BackoffLimitExceeded"), "{events}");
 }
 
-#[test]
-fn kubectl_create_job_from_a_cronjob_runs_it() {
-    let c = up();
-    c.apply(&format!(
+/// A CronJob of the Wasm job example echoing `word`; `spec` holds its
+/// schedule fields (indented two spaces).
+fn cronjob_yaml(name: &str, spec: &str, word: &str) -> String {
+    format!(
         r#"apiVersion: batch/v1
 kind: CronJob
 metadata:
-  name: nightly
+  name: {name}
 spec:
-  schedule: "0 3 * * *"
-  timeZone: Europe/Paris
-  jobTemplate:
+{spec}  jobTemplate:
     spec:
       template:
         spec:
@@ -163,8 +161,18 @@ spec:
           containers:
           - name: job
             image: {JOB}
-            args: ["echo", "from-cron"]
+            args: ["echo", "{word}"]
 "#
+    )
+}
+
+#[test]
+fn kubectl_create_job_from_a_cronjob_runs_it() {
+    let c = up();
+    c.apply(&cronjob_yaml(
+        "nightly",
+        "  schedule: \"0 3 * * *\"\n  timeZone: Europe/Paris\n",
+        "from-cron",
     ));
     let get = c.kubectl_ok(&["get", "cronjob", "nightly"]);
     assert!(get.contains("0 3 * * *"), "{get}");
@@ -220,25 +228,10 @@ spec:
 #[test]
 fn cronjob_fires_every_minute_and_prunes_its_history() {
     let c = up();
-    c.apply(&format!(
-        r#"apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: minutely
-spec:
-  schedule: "*/1 * * * *"
-  successfulJobsHistoryLimit: 1
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          runtimeClassName: wasmtime
-          restartPolicy: Never
-          containers:
-          - name: job
-            image: {JOB}
-            args: ["echo", "tick"]
-"#
+    c.apply(&cronjob_yaml(
+        "minutely",
+        "  schedule: \"*/1 * * * *\"\n  successfulJobsHistoryLimit: 1\n",
+        "tick",
     ));
     let deadline = Instant::now() + Duration::from_secs(200);
     let jobs = || {

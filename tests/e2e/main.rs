@@ -13,6 +13,7 @@ mod images;
 mod init;
 mod jobs;
 mod kubectl;
+mod logrotate;
 mod node_api;
 mod pods;
 mod probes;

@@ -74,10 +74,22 @@ fn text(b: &[u8]) -> String {
 /// Runs kubectl with stdin, killing it if it has not finished in time (a
 /// hang fails the test instead of stalling the suite).
 fn kubectl_bounded(c: &Cluster, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new("kubectl")
+    kubectl_bounded_env(c, "kubectl", args, stdin, &[])
+}
+
+/// [`kubectl_bounded`] with another kubectl binary and environment.
+fn kubectl_bounded_env(
+    c: &Cluster,
+    bin: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
+    let mut child = Command::new(bin)
         .args(args)
         .env("KUBECONFIG", &c.kubeconfig)
         .env("HOME", c.dir.path())
+        .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -86,7 +98,7 @@ fn kubectl_bounded(c: &Cluster, args: &[&str], stdin: Option<&str>) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("running kubectl: {e}"));
+        .unwrap_or_else(|e| panic!("running {bin}: {e}"));
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         let _ = pipe.write_all(input.as_bytes());
     }
@@ -98,7 +110,7 @@ fn kubectl_bounded(c: &Cluster, args: &[&str], stdin: Option<&str>) -> Output {
             _ => {
                 let _ = child.kill();
                 let out = child.wait_with_output();
-                panic!("kubectl {} did not finish: {out:?}", args.join(" "));
+                panic!("{bin} {} did not finish: {out:?}", args.join(" "));
             }
         }
     }
@@ -469,4 +481,195 @@ fn kubectl_logs_through_a_separately_joined_agent() {
         std::thread::sleep(Duration::from_millis(200));
     }
     panic!("kubectl logs remote: {last}\n{}", agent_log());
+}
+
+/// kubectl 1.27 knows only SPDY for exec and port-forward.
+const KUBECTL_SPDY_ONLY: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
+
+/// Forces kubectl 1.30+ onto plain SPDY for exec, attach and cp.
+const NO_EXEC_WEBSOCKETS: (&str, &str) = ("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false");
+
+#[test]
+fn kubectl_exec_over_spdy() {
+    let (c, _registry, image) = up_with_busybox();
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: box\nspec:\n  containers:\n  - name: main\n    image: {image}\n    command: [\"sh\", \"-c\", \"sleep 3600\"]\n"
+    );
+    apply(&c, &yaml);
+    wait_for(&c, "box", "{.status.phase}", |p| p == "Running");
+    let env = [NO_EXEC_WEBSOCKETS];
+    for bin in ["kubectl", KUBECTL_SPDY_ONLY] {
+        // stdout, stderr and the exit code from v4's JSON status.
+        let script = "echo hi; echo oops >&2; exit 3";
+        let args = ["exec", "box", "--", "sh", "-c", script];
+        let out = kubectl_bounded_env(&c, bin, &args, None, &env);
+        assert_eq!(out.status.code(), Some(3), "{bin}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "hi\n", "{bin}");
+        assert!(
+            text(&out.stderr).contains("oops"),
+            "{bin}: {}",
+            text(&out.stderr)
+        );
+        let ok = kubectl_bounded_env(&c, bin, &["exec", "box", "--", "true"], None, &env);
+        assert_eq!(ok.status.code(), Some(0), "{bin}: {}", text(&ok.stderr));
+        // -i: the stdin stream's FIN reaches the command as end of input.
+        let cat = kubectl_bounded_env(
+            &c,
+            bin,
+            &["exec", "-i", "box", "--", "sh", "-c", "cat; echo done"],
+            Some("piped in\n"),
+            &env,
+        );
+        assert!(cat.status.success(), "{bin}: {}", text(&cat.stderr));
+        assert_eq!(text(&cat.stdout), "piped in\ndone\n", "{bin}");
+    }
+    // kubectl cp is tar through exec: both ways over SPDY.
+    let local = c.dir.path().join("to-pod.txt");
+    std::fs::write(&local, "copied in\n").unwrap_or_else(|e| panic!("{e}"));
+    let local_arg = local.display().to_string();
+    let up = kubectl_bounded_env(
+        &c,
+        "kubectl",
+        &["cp", &local_arg, "box:/tmp/in.txt"],
+        None,
+        &env,
+    );
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let read = kubectl_bounded_env(
+        &c,
+        "kubectl",
+        &["exec", "box", "--", "cat", "/tmp/in.txt"],
+        None,
+        &env,
+    );
+    assert_eq!(text(&read.stdout), "copied in\n", "{}", text(&read.stderr));
+    // attach -i: the same streams, to the container's main process.
+    let reader = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: reader\nspec:\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: {image}\n    stdin: true\n    command: [\"sh\", \"-c\", \"read x; echo got $x\"]\n"
+    );
+    apply(&c, &reader);
+    wait_for(&c, "reader", "{.status.phase}", |p| p == "Running");
+    let attached = kubectl_bounded_env(
+        &c,
+        "kubectl",
+        &["attach", "-i", "reader"],
+        Some("over-spdy\n"),
+        &env,
+    );
+    assert!(
+        text(&attached.stdout).contains("got over-spdy"),
+        "{}\n{}",
+        text(&attached.stdout),
+        text(&attached.stderr)
+    );
+    // A failure before the command runs is the error stream's status.
+    apply(&c, &wasm_pod("w", "Never", &["sleep", "600"]));
+    wait_for(&c, "w", "{.status.phase}", |p| p == "Running");
+    let wasm = kubectl_bounded_env(&c, "kubectl", &["exec", "w", "--", "sh"], None, &env);
+    assert!(!wasm.status.success());
+    assert!(
+        text(&wasm.stderr).contains("WebAssembly"),
+        "{}",
+        text(&wasm.stderr)
+    );
+    // -it: a terminal, and the resize stream's size reaches it.
+    let tty = Command::new("script")
+        .args([
+            "-qec",
+            "stty rows 33 cols 77; kubectl exec -it box -- sh -c 'test -t 0 && test -t 1 && echo on-a-tty; stty size'",
+            "/dev/null",
+        ])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .env("HOME", c.dir.path())
+        .env(NO_EXEC_WEBSOCKETS.0, NO_EXEC_WEBSOCKETS.1)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running script: {e}"));
+    assert!(
+        text(&tty.stdout).contains("on-a-tty") && text(&tty.stdout).contains("33 77"),
+        "{}\n{}",
+        text(&tty.stdout),
+        text(&tty.stderr)
+    );
+}
+
+/// Runs `bin port-forward` to pod `web` port 8080 and GETs through it
+/// twice; the responses, or why there are none.
+fn port_forward_twice(c: &Cluster, bin: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let tag = bin.rsplit('/').next().unwrap_or("kubectl");
+    let out_path = c.dir.path().join(format!("{tag}.out"));
+    let err_path = c.dir.path().join(format!("{tag}.err"));
+    let out_file = std::fs::File::create(&out_path).unwrap_or_else(|e| panic!("{e}"));
+    let err_file = std::fs::File::create(&err_path).unwrap_or_else(|e| panic!("{e}"));
+    let child = Command::new(bin)
+        .args([
+            "port-forward",
+            "pod/web",
+            "--address",
+            "127.0.0.1",
+            "0:8080",
+        ])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .env("HOME", c.dir.path())
+        .envs(env.iter().copied())
+        .stdout(out_file)
+        .stderr(err_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {bin}: {e}"));
+    let _child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut port = None;
+    while port.is_none() && Instant::now() < deadline {
+        let printed = std::fs::read_to_string(&out_path).unwrap_or_default();
+        port = printed
+            .lines()
+            .find_map(|l| l.strip_prefix("Forwarding from 127.0.0.1:"))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|p| p.parse::<u16>().ok());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stderr = || std::fs::read_to_string(&err_path).unwrap_or_default();
+    let Some(port) = port else {
+        panic!("{bin} port-forward printed no port: {}", stderr());
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    (0..2)
+        .map(|_| {
+            skiff_tests::http_get(addr)
+                .unwrap_or_else(|e| panic!("GET through {bin}'s forwarded port: {e}\n{}", stderr()))
+        })
+        .collect()
+}
+
+#[test]
+fn kubectl_port_forward_over_spdy_to_a_wasm_http_pod() {
+    let job = format!("{}={JOB}", example("job"));
+    let hello = format!("{}={HELLO}", example("hello-http"));
+    let c = match Cluster::up(&["--import", &job, "--import", &hello]) {
+        Ok(c) => c,
+        Err(e) => panic!("skiff up: {e:#}"),
+    };
+    apply(
+        &c,
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  runtimeClassName: wasmtime\n  containers:\n  - name: main\n    image: {HELLO}\n    ports:\n    - containerPort: 8080\n    env:\n    - name: POD_NAME\n      value: web\n"
+        ),
+    );
+    wait_for(
+        &c,
+        "web",
+        "{.status.conditions[?(@.type==\"Ready\")].status}",
+        |s| s == "True",
+    );
+    let no_ws = [("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")];
+    for (bin, env) in [("kubectl", &no_ws[..]), (KUBECTL_SPDY_ONLY, &[][..])] {
+        // Two connections in a row: each is its own pair of SPDY streams
+        // on the one upgraded connection.
+        for body in port_forward_twice(&c, bin, env) {
+            assert!(
+                body.contains("200") && body.contains("web"),
+                "{bin}: {body}"
+            );
+        }
+    }
 }

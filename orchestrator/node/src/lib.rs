@@ -36,6 +36,7 @@
 pub mod adopt;
 pub mod env;
 pub mod event_queue;
+pub mod imagegc;
 pub mod lifecycle;
 pub mod network;
 pub mod podip;
@@ -97,6 +98,8 @@ pub struct Config {
     /// Port of the node's HTTPS API (logs, exec) on [`Config::address`];
     /// 0 picks a free one. The Node status reports the port bound.
     pub kubelet_port: u16,
+    /// When unused images are removed to free disk ([`imagegc`]).
+    pub image_gc: imagegc::ImageGcPolicy,
 }
 
 impl Config {
@@ -115,6 +118,7 @@ impl Config {
             backoff_initial: std::time::Duration::from_secs(10),
             backoff_max: std::time::Duration::from_secs(300),
             kubelet_port: server::DEFAULT_PORT,
+            image_gc: imagegc::ImageGcPolicy::default(),
         }
     }
 
@@ -216,6 +220,13 @@ impl NodeAgent {
             pulls: pull::Pulls::default(),
         });
         ctx.adoptable.claim_addresses(&ctx.ips);
+        let image_gc = imagegc::run(imagegc::Collector {
+            runtimes: self.cfg.runtimes.clone(),
+            data_dir: self.cfg.data_dir.clone(),
+            policy: self.cfg.image_gc,
+            node_name: self.cfg.node_name.clone(),
+            events: ctx.events.clone(),
+        });
         let mut orphans_removed = false;
         let pods = watcher(
             Api::<Pod>::all(self.client.clone()),
@@ -282,6 +293,7 @@ impl NodeAgent {
             _ = heartbeat => {}
             _ = dispatch => {}
             _ = api_server => {}
+            _ = image_gc => {}
         }
         Ok(())
     }

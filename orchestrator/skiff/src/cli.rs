@@ -56,6 +56,22 @@ pub enum ImagesCommand {
     Import(ImagesImportArgs),
     /// List the images in the node's store.
     Ls(ImagesLsArgs),
+    /// Remove images by reference or id; their layers go once no other
+    /// image and no container uses them.
+    Rm(ImagesRmArgs),
+    /// Remove the container images no container on this node uses.
+    Prune(ImagesLsArgs),
+}
+
+/// `skiff images rm`.
+#[derive(Debug, Args)]
+pub struct ImagesRmArgs {
+    /// Data directory of the node.
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// References (`registry/name:tag`) or image ids (`sha256:…`).
+    #[arg(required = true, value_name = "REF")]
+    pub images: Vec<String>,
 }
 
 /// `skiff images import`.
@@ -70,7 +86,7 @@ pub struct ImagesImportArgs {
     pub images: Vec<String>,
 }
 
-/// `skiff images ls`.
+/// `skiff images ls` and `skiff images prune`.
 #[derive(Debug, Args)]
 pub struct ImagesLsArgs {
     /// Data directory of the node.
@@ -121,9 +137,60 @@ pub struct UpArgs {
     /// kubelet's `--max-pods` (110).
     #[arg(long, default_value_t = skiff_node::DEFAULT_MAX_PODS)]
     pub max_pods: u32,
+    /// Do not run the built-in controller manager (k3s's flag): run `skiff
+    /// controller-manager` against this server instead, e.g. to give it a
+    /// process, and resource accounting, of its own.
+    #[arg(long)]
+    pub disable_controller_manager: bool,
     /// The pod network.
     #[command(flatten)]
     pub network: NetworkArgs,
+    /// Image garbage collection and log rotation.
+    #[command(flatten)]
+    pub disk: DiskArgs,
+}
+
+/// How a node keeps its disk in bounds: image garbage collection and
+/// container log rotation (the kubelet's names and defaults).
+#[derive(Debug, Clone, Args)]
+pub struct DiskArgs {
+    /// Disk usage (percent) of the data directory's filesystem at which
+    /// unused images are removed; 100 turns image GC off.
+    #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_high_threshold: u8,
+    /// Disk usage (percent) image GC brings the filesystem back under.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_low_threshold: u8,
+    /// Size at which a container's log file is rotated (a quantity: 10Mi,
+    /// 512Ki, 4096).
+    #[arg(long, default_value = "10Mi", value_parser = parse_log_size)]
+    pub container_log_max_size: u64,
+    /// Log files kept per container, the current one included (at least 2).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..))]
+    pub container_log_max_files: u32,
+}
+
+impl DiskArgs {
+    /// The node agent's image GC policy; refuses a low threshold above the
+    /// high one, as the kubelet does.
+    pub fn image_gc(&self) -> anyhow::Result<skiff_node::imagegc::ImageGcPolicy> {
+        let p = skiff_node::imagegc::ImageGcPolicy {
+            high_threshold_percent: self.image_gc_high_threshold,
+            low_threshold_percent: self.image_gc_low_threshold,
+            ..Default::default()
+        };
+        p.validate().map_err(anyhow::Error::msg)?;
+        Ok(p)
+    }
+}
+
+/// A size as Kubernetes writes quantities (`10Mi`), through the same parser
+/// as memory limits.
+fn parse_log_size(s: &str) -> Result<u64, String> {
+    skiff_runtime::Resources::from_limits(Some(s), None)
+        .ok()
+        .and_then(|r| r.memory_limit_bytes)
+        .ok_or_else(|| format!("{s:?} is not a positive size like 10Mi"))
 }
 
 /// The pod network's flags (k3s's names and defaults).
@@ -182,6 +249,9 @@ pub struct AgentArgs {
     /// The pod network.
     #[command(flatten)]
     pub network: NetworkArgs,
+    /// Image garbage collection and log rotation.
+    #[command(flatten)]
+    pub disk: DiskArgs,
 }
 
 /// How a component reaches a separate API server over HTTPS.

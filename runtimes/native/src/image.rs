@@ -3,8 +3,18 @@
 //! overlayfs reads as a lower directory (whiteouts become 0:0 character
 //! devices, opaque directories get `trusted.overlay.opaque=y`). `index.json`
 //! maps references to [`ImageRecord`]s.
+//!
+//! Removing a reference collects garbage: unpacked layers and configs that
+//! no remaining image names and no container holds are deleted. A
+//! container holds its image's layers by a lease (`leases/<container>`,
+//! taken before its overlay is mounted, released when it is removed), so a
+//! running container keeps its rootfs when its image is removed, as with
+//! containerd. Several processes may share a store (`skiff images` beside
+//! a running node): adds and leases take a shared `flock` on `lock`, a
+//! collection an exclusive one, so no layer is deleted while another
+//! process is about to use it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
@@ -40,6 +50,24 @@ pub struct ImageRecord {
     pub layers: Vec<String>,
     /// Compressed size of config and layers.
     pub size: u64,
+}
+
+/// What a container holds of the store while it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Lease {
+    /// The image config's digest.
+    image: String,
+    /// The layers its rootfs is made of.
+    layers: Vec<String>,
+}
+
+/// What one collection deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Unpacked layers deleted.
+    pub layers: usize,
+    /// Image configs deleted.
+    pub configs: usize,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -88,7 +116,7 @@ fn file_stamp(path: &Path) -> Option<FileStamp> {
 impl ImageStore {
     /// Opens (creating) a store under `root`. Blocking.
     pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
-        for d in ["layers", "configs"] {
+        for d in ["layers", "configs", "leases"] {
             let p = root.join(d);
             std::fs::create_dir_all(&p).map_err(|source| ImageError::Io { path: p, source })?;
         }
@@ -172,14 +200,195 @@ impl ImageStore {
         self.list().into_iter().find(|s| s.id == rec.id)
     }
 
-    /// Forgets a reference. Unpacked layers stay (layer garbage collection
-    /// is not implemented yet). Blocking.
-    pub fn remove(&self, reference: &str) -> Result<(), ImageError> {
+    /// Forgets a reference (or, given an image id, every reference to that
+    /// image), then deletes the layers and configs nothing uses any more.
+    /// Layers a container holds stay until it is removed. Blocking.
+    pub fn remove(&self, reference: &str) -> Result<Collected, ImageError> {
+        let _lock = self.lock(true)?;
         let mut index = self.current();
-        if index.images.remove(reference).is_some() {
+        let before = index.images.len();
+        if index.images.remove(reference).is_none() {
+            index.images.retain(|_, r| r.id != reference);
+        }
+        if index.images.len() != before {
             self.save(&index)?;
         }
-        Ok(())
+        let (layers, configs) = referenced(&index);
+        drop(index);
+        self.collect_locked(layers, configs)
+    }
+
+    /// Deletes the layers and configs that no image and no lease names.
+    /// Blocking.
+    pub fn collect(&self) -> Result<Collected, ImageError> {
+        let _lock = self.lock(true)?;
+        let (layers, configs) = referenced(&self.current());
+        self.collect_locked(layers, configs)
+    }
+
+    /// Holds `image`'s config and layers for `holder` (a container id)
+    /// until [`ImageStore::release`]: a collection leaves them alone even
+    /// once no reference names the image. Fails if the image's content is
+    /// gone (removed since it was resolved). Blocking.
+    pub fn lease(&self, holder: &str, image: &ImageRecord) -> Result<(), ImageError> {
+        let path = self.lease_path(holder)?;
+        let _lock = self.lock(false)?;
+        let config = self.root.join("configs").join(hex_of(&image.id)?);
+        if !config.is_file() {
+            return Err(ImageError::NotPresent(image.id.clone()));
+        }
+        for l in &image.layers {
+            if !self.layer_dir(l)?.is_dir() {
+                return Err(ImageError::NotPresent(image.id.clone()));
+            }
+        }
+        let lease = Lease {
+            image: image.id.clone(),
+            layers: image.layers.clone(),
+        };
+        let bytes = serde_json::to_vec(&lease).map_err(|source| ImageError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        write_atomic(&path, &bytes)
+    }
+
+    /// Whether `holder` holds a lease.
+    pub fn has_lease(&self, holder: &str) -> bool {
+        self.lease_path(holder).is_ok_and(|p| p.is_file())
+    }
+
+    /// Drops `holder`'s lease and collects what it alone kept. Blocking.
+    pub fn release(&self, holder: &str) -> Result<Collected, ImageError> {
+        let path = self.lease_path(holder)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => self.collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Collected::default()),
+            Err(source) => Err(ImageError::Io { path, source }),
+        }
+    }
+
+    fn lease_path(&self, holder: &str) -> Result<PathBuf, ImageError> {
+        let ok = !holder.is_empty()
+            && holder
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(ImageError::NotPresent(format!("lease {holder:?}")));
+        }
+        Ok(self.root.join("leases").join(holder))
+    }
+
+    /// The store's `flock`, shared for adds and leases, exclusive for
+    /// collections; held until the file is dropped. Each call opens the
+    /// file anew, so threads of one process exclude each other as
+    /// processes do.
+    fn lock(&self, exclusive: bool) -> Result<std::fs::File, ImageError> {
+        let path = self.root.join("lock");
+        let io = |source| ImageError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        if exclusive {
+            file.lock().map_err(io)?;
+        } else {
+            file.lock_shared().map_err(io)?;
+        }
+        Ok(file)
+    }
+
+    /// Deletes what neither the index (`layers`, `configs`) nor a lease nor
+    /// a mounted overlay names, and leftovers of interrupted writes. The
+    /// exclusive lock must be held: then no add or lease is under way in
+    /// any process.
+    fn collect_locked(
+        &self,
+        mut layers: BTreeSet<String>,
+        mut configs: BTreeSet<String>,
+    ) -> Result<Collected, ImageError> {
+        let leases = self.root.join("leases");
+        for entry in read_dir(&leases)? {
+            let bytes = std::fs::read(entry.path()).ok();
+            match bytes.and_then(|b| serde_json::from_slice::<Lease>(&b).ok()) {
+                Some(lease) => {
+                    configs.insert(lease.image);
+                    layers.extend(lease.layers);
+                }
+                // A lease that does not parse keeps everything: better a
+                // layer too many than a container's rootfs pulled away.
+                None if !is_temp(&entry.file_name()) => return Ok(Collected::default()),
+                None => {}
+            }
+        }
+        let keep_layers: BTreeSet<String> = layers
+            .iter()
+            .filter_map(|d| hex_of(d).ok().map(str::to_owned))
+            .collect();
+        let keep_configs: BTreeSet<String> = configs
+            .iter()
+            .filter_map(|d| hex_of(d).ok().map(str::to_owned))
+            .collect();
+        let mounted = mounted_lower_dirs();
+        let mut out = Collected::default();
+        let layer_root = self.root.join("layers");
+        for entry in read_dir(&layer_root)? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if keep_layers.contains(&name) || mounted.contains(&path) {
+                continue;
+            }
+            // Renamed first: a half-deleted layer must never look unpacked.
+            let doomed = if is_temp(&entry.file_name()) {
+                path
+            } else {
+                let doomed = temp_name(&path);
+                std::fs::rename(&path, &doomed).map_err(|source| ImageError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                out.layers += 1;
+                doomed
+            };
+            std::fs::remove_dir_all(&doomed)
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    std::io::ErrorKind::NotADirectory => std::fs::remove_file(&doomed),
+                    _ => Err(e),
+                })
+                .map_err(|source| ImageError::Io {
+                    path: doomed,
+                    source,
+                })?;
+        }
+        for dir in ["configs", "leases"] {
+            for entry in read_dir(&self.root.join(dir))? {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let stale = is_temp(&entry.file_name());
+                if dir == "leases" && !stale {
+                    continue;
+                }
+                if !stale && keep_configs.contains(&name) {
+                    continue;
+                }
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => out.configs += usize::from(!stale),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(ImageError::Io {
+                            path: entry.path(),
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn save(&self, index: &Index) -> Result<(), ImageError> {
@@ -202,6 +411,9 @@ impl ImageStore {
         config: &[u8],
         layers: &[(String, String, &[u8])],
     ) -> Result<ImageRecord, ImageError> {
+        // Shared: adds run side by side, but no collection deletes a layer
+        // this add found present before the index names it.
+        let _lock = self.lock(false)?;
         let id = sha256_digest(config);
         serde_json::from_slice::<ImageConfiguration>(config).map_err(|e| {
             ImageError::NotRunnable {
@@ -250,6 +462,46 @@ impl ImageStore {
         self.save(&index)?;
         Ok(record)
     }
+}
+
+/// The layers and configs an index names.
+fn referenced(index: &Index) -> (BTreeSet<String>, BTreeSet<String>) {
+    let layers = index
+        .images
+        .values()
+        .flat_map(|r| r.layers.iter().cloned())
+        .collect();
+    let configs = index.images.values().map(|r| r.id.clone()).collect();
+    (layers, configs)
+}
+
+/// Whether a store entry is a temporary left by [`temp_name`].
+fn is_temp(name: &std::ffi::OsStr) -> bool {
+    name.to_string_lossy().contains(".tmp-")
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>, ImageError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ImageError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    Ok(entries.filter_map(Result::ok).collect())
+}
+
+/// Lower directories of the overlays mounted on this host: a layer a
+/// rootfs is mounted from stays even without a lease (a container made by
+/// a runtime from before leases).
+fn mounted_lower_dirs() -> BTreeSet<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter(|l| l.split(' ').nth(2) == Some("overlay"))
+        .filter_map(|l| l.split(' ').nth(3))
+        .flat_map(|opts| opts.split(','))
+        .filter_map(|o| o.strip_prefix("lowerdir="))
+        .flat_map(|dirs| dirs.split(':'))
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// A sibling of `path` no other writer in this process or another uses:
@@ -619,6 +871,81 @@ mod tests {
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
         assert_eq!(store.list().len(), 1, "one image under 24 references");
+    }
+
+    /// Two images sharing a base layer: removing one deletes only its own
+    /// layer; a lease keeps a removed image's content until released.
+    #[test]
+    fn removal_collects_only_unused_layers() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ImageStore::open(dir.path()).expect("open");
+        let tar = "application/vnd.oci.image.layer.v1.tar".to_owned();
+        let base = tar_of(&[("bin/sh", b"base")]);
+        let top_a = tar_of(&[("a", b"a")]);
+        let top_b = tar_of(&[("b", b"b")]);
+        let config = |n: &str| {
+            format!(
+                r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"author":"{n}"}}"#
+            )
+        };
+        let layers = |top: &[u8]| {
+            vec![
+                (sha256_digest(&base), tar.clone(), base.clone()),
+                (sha256_digest(top), tar.clone(), top.to_vec()),
+            ]
+        };
+        let add = |r: &str, top: &[u8]| {
+            let l = layers(top);
+            let refs: Vec<_> = l
+                .iter()
+                .map(|(d, m, b)| (d.clone(), m.clone(), b.as_slice()))
+                .collect();
+            store
+                .add(r, None, config(r).as_bytes(), &refs)
+                .expect("add")
+        };
+        let a = add("r/a:1", &top_a);
+        let b = add("r/b:1", &top_b);
+        let present = |d: &str| store.layer_dir(d).expect("dir").is_dir();
+        let count = |d: &str| std::fs::read_dir(dir.path().join(d)).expect("dir").count();
+        assert_eq!((count("layers"), count("configs")), (3, 2));
+
+        let gone = store.remove("r/a:1").expect("remove");
+        assert_eq!(
+            gone,
+            Collected {
+                layers: 1,
+                configs: 1
+            }
+        );
+        assert!(present(&a.layers[0]) && !present(&a.layers[1]));
+        assert!(store.resolve("r/a:1").is_none());
+
+        // A container holds b: removing b (by id) keeps its content.
+        store.lease("c1", &b).expect("lease");
+        assert!(store.has_lease("c1"));
+        assert_eq!(store.remove(&b.id).expect("remove"), Collected::default());
+        assert!(store.list().is_empty());
+        assert!(b.layers.iter().all(|l| present(l)));
+        assert!(store.config(&b.id).is_ok());
+        let gone = store.release("c1").expect("release");
+        assert_eq!(
+            gone,
+            Collected {
+                layers: 2,
+                configs: 1
+            }
+        );
+        assert_eq!(
+            (count("layers"), count("configs"), count("leases")),
+            (0, 0, 0)
+        );
+        // Content gone: a new lease on it is refused.
+        assert!(matches!(
+            store.lease("c2", &b),
+            Err(ImageError::NotPresent(_))
+        ));
+        assert!(store.lease("../x", &b).is_err(), "holders are plain names");
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub struct NativeRuntimeConfig {
     /// The node's pod network: a sandbox given a pod IP gets an `eth0` on
     /// this bridge. `None`: sandboxes have loopback only.
     pub network: Option<PodNetwork>,
+    /// Container logs rotate before passing this size (the kubelet's
+    /// `containerLogMaxSize`, 10 MiB by default).
+    pub log_max_bytes: u64,
+    /// Log files kept per container, the current one included (the
+    /// kubelet's `containerLogMaxFiles`, 5 by default).
+    pub log_max_files: u32,
 }
 
 impl NativeRuntimeConfig {
@@ -64,6 +70,8 @@ impl NativeRuntimeConfig {
             pids_limit: Some(1024),
             insecure_registries: Vec::new(),
             network: None,
+            log_max_bytes: 10 * 1024 * 1024,
+            log_max_files: 5,
         }
     }
 
@@ -162,7 +170,15 @@ impl ImageService for NativeImages {
     async fn remove_image(&self, spec: &ImageSpec) -> Result<()> {
         let store = Arc::clone(&self.store);
         let r = spec.image.clone();
-        blocking(move || store.remove(&r).map_err(|e| e.into_runtime(&r))).await
+        blocking(move || {
+            store
+                .remove(&r)
+                .map(|gone| {
+                    tracing::debug!(image = %r, layers = gone.layers, "image removed");
+                })
+                .map_err(|e| e.into_runtime(&r))
+        })
+        .await
     }
 }
 
@@ -385,6 +401,12 @@ impl NativeRuntime {
         let cdir = config.root.join("containers");
         for m in state::load_all::<ContainerMeta>(&cdir, Some(CONTAINER_FILE)) {
             let dir = cdir.join(&m.id);
+            // Containers made before leases existed hold their layers now.
+            if !store.has_lease(&m.id)
+                && let Some(rec) = store.resolve(&m.image_ref)
+            {
+                let _ = store.lease(&m.id, &rec);
+            }
             containers.insert(m.id.clone(), Arc::new(Container::adopt(m, dir)));
         }
         Ok(NativeRuntime {
@@ -673,7 +695,14 @@ impl Runtime for NativeRuntime {
             etc_dir: Some(dir.join("etc")),
         };
         let (c, d, lp) = (config.clone(), dir.clone(), log_path.clone());
-        blocking(move || {
+        let (log_max_bytes, log_max_files) = (self.config.log_max_bytes, self.config.log_max_files);
+        let holder = id.clone();
+        let created = blocking(move || {
+            // Held before the overlay is mounted: removing the image now
+            // leaves this container's layers in place.
+            store
+                .lease(&holder, &record)
+                .map_err(|e| e.into_runtime(&c.image.image))?;
             let image_cfg = store
                 .config(&record.id)
                 .map_err(|e| e.into_runtime(&c.image.image))?;
@@ -700,6 +729,8 @@ impl Runtime for NativeRuntime {
                 stdin: c.stdin,
                 stdin_once: c.stdin_once,
                 tty: c.tty,
+                log_max_bytes: Some(log_max_bytes),
+                log_max_files: Some(log_max_files),
             })
             .map_err(|e| RuntimeError::Internal {
                 message: e.to_string(),
@@ -707,7 +738,16 @@ impl Runtime for NativeRuntime {
             let p = d.join(SHIM_CONFIG);
             std::fs::write(&p, shim).map_err(io_err(&p))
         })
-        .await?;
+        .await;
+        if let Err(e) = created {
+            let (store, holder) = (Arc::clone(&self.images.store), id.clone());
+            let _ = blocking(move || {
+                let _ = store.release(&holder);
+                Ok(())
+            })
+            .await;
+            return Err(e);
+        }
         let (exited, _) = watch::channel(false);
         let container = Arc::new(Container {
             id: id.clone(),
@@ -824,9 +864,19 @@ impl Runtime for NativeRuntime {
         self.stop_container(container_id, Duration::ZERO).await?;
         let _ = umount2(&c.rootfs(), MntFlags::MNT_DETACH);
         let dir = c.dir.clone();
-        blocking(move || match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::io(dir, e)),
-            _ => Ok(()),
+        let (store, holder) = (Arc::clone(&self.images.store), c.id.clone());
+        blocking(move || {
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RuntimeError::io(dir, e));
+                }
+                _ => {}
+            }
+            // Its rootfs is unmounted: layers of images removed meanwhile go.
+            store
+                .release(&holder)
+                .map(|_| ())
+                .map_err(|e| e.into_runtime("(store)"))
         })
         .await?;
         self.containers

@@ -30,7 +30,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, pipe2};
 use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Mount, Spec};
 use serde::{Deserialize, Serialize};
-use skiff_runtime::logs::{Stream, format_record};
+use skiff_runtime::logs::{RotationPolicy, Stream, format_record};
 
 use crate::attach::Hub;
 use crate::sys;
@@ -53,6 +53,24 @@ pub struct ShimConfig {
     /// Kubernetes `tty`: PID 1's stdio is a pseudo-terminal.
     #[serde(default)]
     pub tty: bool,
+    /// The log rotates before passing this size (`None`: the kubelet's
+    /// 10 MiB; absent from configs written before rotation existed).
+    #[serde(default)]
+    pub log_max_bytes: Option<u64>,
+    /// Log files kept, the current one included (`None`: the kubelet's 5).
+    #[serde(default)]
+    pub log_max_files: Option<u32>,
+}
+
+impl ShimConfig {
+    /// The rotation policy of the container's log.
+    pub fn log_policy(&self) -> RotationPolicy {
+        let d = RotationPolicy::default();
+        RotationPolicy::new(
+            self.log_max_bytes.unwrap_or(d.max_bytes),
+            self.log_max_files.unwrap_or(d.max_files),
+        )
+    }
 }
 
 /// How the container ended (`DIR/exit.json`).
@@ -285,12 +303,8 @@ fn supervise(
     if let Some(d) = cfg.log_path.parent() {
         std::fs::create_dir_all(d).map_err(err(d.display()))?;
     }
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&cfg.log_path)
-        .map_err(err(cfg.log_path.display()))?;
-    let mut log = log;
+    let mut log =
+        RotatingLog::open(&cfg.log_path, cfg.log_policy()).map_err(err(cfg.log_path.display()))?;
     // The runtime waits for this line, then the shim's stdout closes.
     println!("{}", child.as_raw());
     let _ = std::io::stdout().flush();
@@ -328,9 +342,47 @@ fn supervise(
     Ok(())
 }
 
+/// The container's CRI log file, rotated as the kubelet rotates it
+/// ([`skiff_runtime::logs::rotate`]): a record never straddles two files.
+struct RotatingLog {
+    path: PathBuf,
+    file: File,
+    written: u64,
+    policy: RotationPolicy,
+}
+
+impl RotatingLog {
+    fn open(path: &Path, policy: RotationPolicy) -> std::io::Result<RotatingLog> {
+        let file = File::options().create(true).append(true).open(path)?;
+        let written = file.metadata()?.len();
+        Ok(RotatingLog {
+            path: path.to_owned(),
+            file,
+            written,
+            policy,
+        })
+    }
+
+    /// Appends one record, rotating first if it would pass the bound. A
+    /// failed rotation keeps writing to the current file: losing output is
+    /// worse than an oversized log.
+    fn write_record(&mut self, rec: &[u8]) -> std::io::Result<()> {
+        let len = rec.len() as u64;
+        if self.policy.must_rotate(self.written, len)
+            && skiff_runtime::logs::rotate(&self.path, &self.policy, Timestamp::now()).is_ok()
+        {
+            self.file = File::options().create(true).append(true).open(&self.path)?;
+            self.written = 0;
+        }
+        self.file.write_all(rec)?;
+        self.written += len;
+        Ok(())
+    }
+}
+
 /// Copies both streams into the CRI log, a record per line, and to attached
 /// clients, until both close; serves the attach socket meanwhile.
-fn copy_to_log(out_r: OwnedFd, err_r: Option<OwnedFd>, log: &mut File, hub: &mut Hub) {
+fn copy_to_log(out_r: OwnedFd, err_r: Option<OwnedFd>, log: &mut RotatingLog, hub: &mut Hub) {
     let mut streams = [
         (Some(out_r), Stream::Stdout, Vec::<u8>::new()),
         (err_r, Stream::Stderr, Vec::<u8>::new()),
@@ -375,8 +427,12 @@ fn copy_to_log(out_r: OwnedFd, err_r: Option<OwnedFd>, log: &mut File, hub: &mut
                 Err(nix::Error::EAGAIN | nix::Error::EINTR) => {}
                 Ok(0) | Err(_) => {
                     if !pending.is_empty() {
-                        let _ =
-                            log.write_all(&format_record(Timestamp::now(), *stream, true, pending));
+                        let _ = log.write_record(&format_record(
+                            Timestamp::now(),
+                            *stream,
+                            true,
+                            pending,
+                        ));
                         pending.clear();
                     }
                     *fd = None;
@@ -392,12 +448,16 @@ fn copy_to_log(out_r: OwnedFd, err_r: Option<OwnedFd>, log: &mut File, hub: &mut
                     while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=pos).collect();
                         let content = line.strip_suffix(b"\n").unwrap_or(&line);
-                        let _ =
-                            log.write_all(&format_record(Timestamp::now(), *stream, true, content));
+                        let _ = log.write_record(&format_record(
+                            Timestamp::now(),
+                            *stream,
+                            true,
+                            content,
+                        ));
                     }
                     // Bound a line without newline as containerd does: a partial record.
                     if pending.len() >= 16 * 1024 {
-                        let _ = log.write_all(&format_record(
+                        let _ = log.write_record(&format_record(
                             Timestamp::now(),
                             *stream,
                             false,

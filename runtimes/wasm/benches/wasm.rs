@@ -83,7 +83,11 @@ async fn latency(out: &Path) {
     };
     let sandbox = PodSandboxConfig::new("bench", "hello", dir.path());
     let config = ContainerConfig::new("hello", ImageSpec::new("hello")).with_port(0);
-    let log = LogFile::open(&dir.path().join("hello.log"), 10 << 20).unwrap();
+    let log = LogFile::open(
+        &dir.path().join("hello.log"),
+        skiff_runtime::logs::RotationPolicy::default(),
+    )
+    .unwrap();
     let spec = Arc::new(RunSpec::new(&config, &sandbox, log).unwrap());
     let svc = Service::new(engine.engine().clone(), pre, spec, Duration::from_secs(10));
     let once = || async {

@@ -13,6 +13,8 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::outgoing::OutgoingHooks;
+
 /// How often the engine's epoch advances: the granularity of CPU limits,
 /// stops and request deadlines.
 pub const TICK: Duration = Duration::from_millis(1);
@@ -179,6 +181,8 @@ pub struct Host {
     pub wasi: WasiCtx,
     /// wasi:http state.
     pub http: WasiHttpCtx,
+    /// How outgoing requests are sent: from the pod's IP.
+    pub outgoing: OutgoingHooks,
     /// Memory limiter.
     pub limiter: Limiter,
     /// CPU account.
@@ -199,7 +203,7 @@ impl WasiHttpView for Host {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: wasmtime_wasi_http::default_hooks(),
+            hooks: &mut self.outgoing,
         }
     }
 }

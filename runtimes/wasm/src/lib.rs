@@ -18,7 +18,8 @@
 //!    store limits and an epoch-deadline CPU account.
 //! 4. Start runs a command to exit ([`command`]) or binds the declared ports
 //!    and instantiates the component once per request ([`service`]); output
-//!    goes to a CRI-format log file ([`logs`]).
+//!    goes to a CRI-format log file ([`logs`]), and outgoing HTTP leaves from
+//!    the pod's IP ([`outgoing`]).
 //!
 //! # Examples
 //!
@@ -33,6 +34,7 @@ pub mod host;
 pub mod images;
 pub mod logs;
 pub mod oci;
+pub mod outgoing;
 mod runtime;
 pub mod service;
 mod singleflight;

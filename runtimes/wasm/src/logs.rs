@@ -1,5 +1,7 @@
 //! A container's log file in the CRI format, fed by the guest's stdout and
-//! stderr, bounded in size by rotation (as the kubelet's containerLogMaxSize).
+//! stderr, bounded in size by rotation as the kubelet's containerLogMaxSize
+//! and containerLogMaxFiles ([`skiff_runtime::logs::rotate`], the policy the
+//! native runtime's shim follows too).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -9,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use jiff::Timestamp;
-use skiff_runtime::logs::{Stream, format_record};
+use skiff_runtime::logs::{RotationPolicy, Stream, format_record, rotate};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
@@ -29,16 +31,17 @@ struct LogInner {
     path: PathBuf,
     file: File,
     written: u64,
-    max_bytes: u64,
+    policy: RotationPolicy,
     pending_out: Vec<u8>,
     pending_err: Vec<u8>,
 }
 
 impl LogFile {
     /// Opens (appending) the log at `path`, creating parent directories.
-    /// When the file would pass `max_bytes` it is moved to `path.1` and a
-    /// new one is started, so at most about twice the bound is kept.
-    pub fn open(path: &Path, max_bytes: u64) -> io::Result<LogFile> {
+    /// When the file would pass the policy's size it is renamed to
+    /// `<path>.<timestamp>` and a new one is started; at most the policy's
+    /// file count is kept, so the total stays under size × count.
+    pub fn open(path: &Path, policy: RotationPolicy) -> io::Result<LogFile> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -49,7 +52,7 @@ impl LogFile {
                 path: path.to_owned(),
                 file,
                 written,
-                max_bytes: max_bytes.max(1024),
+                policy: RotationPolicy::new(policy.max_bytes, policy.max_files),
                 pending_out: Vec::new(),
                 pending_err: Vec::new(),
             })),
@@ -137,7 +140,7 @@ impl LogInner {
 
     fn record(&mut self, stream: Stream, full: bool, content: &[u8]) -> io::Result<()> {
         let rec = format_record(Timestamp::now(), stream, full, content);
-        if self.written + rec.len() as u64 > self.max_bytes && self.written > 0 {
+        if self.policy.must_rotate(self.written, rec.len() as u64) {
             self.rotate()?;
         }
         // Appends land in the page cache; a hop to a writer thread per write
@@ -148,9 +151,7 @@ impl LogInner {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        let mut old = self.path.clone().into_os_string();
-        old.push(".1");
-        std::fs::rename(&self.path, &old)?;
+        rotate(&self.path, &self.policy, Timestamp::now())?;
         self.file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -231,7 +232,7 @@ mod tests {
     fn lines_partials_and_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c/0.log");
-        let log = LogFile::open(&path, 4096).unwrap();
+        let log = LogFile::open(&path, RotationPolicy::new(4096, 3)).unwrap();
         log.write(Stream::Stdout, b"hel").unwrap();
         log.write(Stream::Stderr, b"oops\n").unwrap();
         log.write(Stream::Stdout, b"lo\nworld").unwrap();
@@ -254,6 +255,16 @@ mod tests {
             lines(&text, None).last().map(String::as_str),
             Some("line 199")
         );
-        assert!(dir.path().join("c/0.log.1").exists());
+        // The current file and two rotated ones, the oldest deleted.
+        let rotated: Vec<_> = std::fs::read_dir(dir.path().join("c"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != "0.log")
+            .collect();
+        assert_eq!(rotated.len(), 2, "{rotated:?}");
+        assert!(
+            rotated.iter().all(|n| n.starts_with("0.log.20")),
+            "{rotated:?}"
+        );
     }
 }

@@ -34,8 +34,12 @@ pub const REQUEST_TIMEOUT_ANNOTATION: &str = "skiff.dev/request-timeout";
 pub struct WasmRuntimeConfig {
     /// State directory: image store under `images/`, compiled code under `compiled/`.
     pub root: PathBuf,
-    /// Log files rotate past this size (the kubelet's default is 10 MiB).
+    /// Log files rotate past this size (the kubelet's
+    /// `containerLogMaxSize`, 10 MiB by default).
     pub log_max_bytes: u64,
+    /// Log files kept per container, the current one included (the
+    /// kubelet's `containerLogMaxFiles`, 5 by default).
+    pub log_max_files: u32,
     /// Default per-request deadline of HTTP services.
     pub request_timeout: Duration,
     /// Registries (`host:port`) spoken to over plain HTTP besides loopback ones.
@@ -50,6 +54,7 @@ impl WasmRuntimeConfig {
         WasmRuntimeConfig {
             root: root.into(),
             log_max_bytes: 10 * 1024 * 1024,
+            log_max_files: 5,
             request_timeout: Duration::from_secs(60),
             insecure_registries: Vec::new(),
             engine: EngineConfig::default(),
@@ -601,9 +606,12 @@ impl Runtime for WasmRuntime {
             None => self.inner.config.request_timeout,
         };
         let log_path = sandbox.log_directory.join(&config.log_path);
-        let max = self.inner.config.log_max_bytes;
+        let policy = skiff_runtime::logs::RotationPolicy::new(
+            self.inner.config.log_max_bytes,
+            self.inner.config.log_max_files,
+        );
         let lp = log_path.clone();
-        let log = blocking(move || LogFile::open(&lp, max))
+        let log = blocking(move || LogFile::open(&lp, policy))
             .await?
             .map_err(|e| RuntimeError::io(&log_path, e))?;
         let cfg = config.clone();

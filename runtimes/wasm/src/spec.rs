@@ -2,6 +2,7 @@
 //! limits and log streams, checked once at create time so a bad mount or
 //! working directory fails `create_container`, not each start or request.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +16,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::host::{CpuAccount, Host, Limiter, P1Host, Usage};
 use crate::logs::LogFile;
+use crate::outgoing::OutgoingHooks;
 
 /// One preopened directory.
 #[derive(Debug, Clone)]
@@ -37,6 +39,8 @@ pub struct RunSpec {
     pub usage: Arc<Usage>,
     /// The container's log.
     pub log: LogFile,
+    /// The sandbox's pod IP: the source address of outgoing HTTP.
+    pub pod_ip: Option<IpAddr>,
 }
 
 impl RunSpec {
@@ -139,6 +143,7 @@ impl RunSpec {
             cpu_millis: config.resources.cpu_limit_millis,
             usage: Arc::new(Usage::default()),
             log,
+            pod_ip: sandbox.pod_ip,
         })
     }
 
@@ -168,6 +173,7 @@ impl RunSpec {
             table: ResourceTable::new(),
             wasi: self.wasi()?.build(),
             http: WasiHttpCtx::new(),
+            outgoing: OutgoingHooks::new(self.pod_ip),
             limiter: Limiter::new(self.memory_limit, self.usage.clone()),
             cpu: CpuAccount::new(self.cpu_millis, self.usage.clone(), deadline),
         };

@@ -235,6 +235,29 @@ pub async fn list<S: Store>(api: &Api<S>, ctx: &Ctx) -> Result<Response, ApiErro
     if shape == Shape::Object {
         return raw_list_response(res, &meta, &page.items);
     }
+    if shape == Shape::Table {
+        // Rows straight from the stored bytes, parsing only what the cells
+        // read (see `table::write_table`); other cases decode below.
+        let revisions: Vec<String> = page
+            .items
+            .iter()
+            .map(|kv| kv.mod_revision.to_string())
+            .collect();
+        let raws: Vec<skiff_api::table::RawObject<'_>> = page
+            .items
+            .iter()
+            .zip(&revisions)
+            .map(|(kv, rv)| skiff_api::table::RawObject {
+                json: &kv.value,
+                resource_version: rv,
+            })
+            .collect();
+        if let Some(body) =
+            skiff_api::table::write_table(res, &raws, ctx.include(), jiff::Timestamp::now(), &meta)
+        {
+            return Ok(bytes_response(body));
+        }
+    }
     let items = page
         .items
         .iter()
@@ -286,10 +309,15 @@ fn raw_list_response(
         }
     }
     body.extend_from_slice(b"]}");
+    Ok(bytes_response(body))
+}
+
+/// A 200 response of JSON bytes written without a `Value`.
+fn bytes_response(body: Vec<u8>) -> Response {
     let mut r = Response::new(axum::body::Body::from(body));
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
-    Ok(r)
+    r
 }

@@ -4,9 +4,9 @@
 //! address (InternalIP) and port (`status.daemonEndpoints.kubeletEndpoint`)
 //! of the node's HTTPS API. The API server authenticates there with a
 //! bearer token of its own identity ([`NODE_CLIENT_USER`]), which the node
-//! verifies by a TokenReview. A connection upgrade (exec's and attach's
-//! WebSocket) is answered with the node's 101 and the bytes are then copied
-//! both ways.
+//! verifies by a TokenReview. A connection upgrade (exec's, attach's and
+//! port-forward's WebSocket or SPDY/3.1) is answered with the node's 101 and
+//! the bytes are then copied both ways.
 //!
 //! The node's serving certificate is not verified, as kube-apiserver does
 //! not without `--kubelet-certificate-authority`: nodes make their own.

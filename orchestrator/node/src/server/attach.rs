@@ -1,5 +1,5 @@
 //! `kubectl attach` (and `kubectl run -it`) on the node: the same WebSocket
-//! channel protocol as exec ([`super::exec::accept`], [`super::channel`]),
+//! or SPDY session as exec ([`super::remotecommand`]),
 //! relayed to the runtime's attach socket
 //! ([`skiff_runtime::ExecService::attach`]) that streams the container's
 //! main process output from now on and takes its input. The session ends
@@ -12,17 +12,16 @@
 
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use skiff_runtime::attach::{self, AttachEndpoint, Frame as AttachFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio_tungstenite::tungstenite::Message;
 
-use super::channel::{self, Frame};
-use super::exec::{Socket, accept, close, find_container};
-use super::{Body, Node, query_pairs, status, to_bytes};
+use super::channel;
+use super::exec::find_container;
+use super::remotecommand::{Channels, Input, accept};
+use super::{Body, Node, query_pairs, status};
 
 /// What the client asked to attach.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,8 +63,8 @@ pub fn upgrade(
             "you must specify at least one of stdin, stdout, stderr",
         );
     }
-    accept(req, "attach", move |ws, v5| async move {
-        run(&node, ws, v5, &ns, &pod, &container, want).await;
+    accept(req, "attach", move |chans| async move {
+        run(&node, chans, &ns, &pod, &container, want).await;
     })
 }
 
@@ -101,20 +100,16 @@ async fn connect(
 /// Relays until the process's output ends or the client leaves.
 async fn run(
     node: &Node,
-    ws: Socket,
-    v5: bool,
+    mut chans: Channels,
     ns: &str,
     pod: &str,
     container: &str,
     want: AttachRequest,
 ) {
-    let (mut sink, mut incoming) = ws.split();
     let (endpoint, stream) = match connect(node, ns, pod, container, want).await {
         Ok(c) => c,
         Err(m) => {
-            let msg = channel::encode(channel::ERROR, &to_bytes(&channel::failure(&m)));
-            let _ = sink.send(Message::binary(msg)).await;
-            close(&mut sink).await;
+            chans.finish(&channel::failure(&m)).await;
             return;
         }
     };
@@ -125,7 +120,7 @@ async fn run(
             .await
             .is_err()
     {
-        close(&mut sink).await;
+        chans.close().await;
         return;
     }
     let mut buf = Vec::new();
@@ -144,7 +139,7 @@ async fn run(
                         Ok(None) => break,
                         Err(e) => {
                             tracing::debug!(error = %e, "attach socket sent a bad frame");
-                            close(&mut sink).await;
+                            chans.close().await;
                             return;
                         }
                     };
@@ -156,30 +151,21 @@ async fn run(
                         channel::STDERR => want.stderr,
                         _ => false,
                     };
-                    if wanted && sink.send(Message::binary(channel::encode(ch, &f.data))).await.is_err() {
+                    if wanted && !chans.send(ch, &f.data).await {
                         return;
                     }
                 }
             }
-            msg = incoming.next() => {
-                let out = match msg {
-                    Some(Ok(Message::Binary(b))) => match channel::decode(&b) {
-                        Some(Frame::Data(channel::STDIN, data)) if want.stdin => {
-                            Some(AttachFrame::new(attach::STDIN, data.to_vec()))
-                        }
-                        Some(Frame::Close(channel::STDIN)) if v5 && want.stdin => {
-                            Some(AttachFrame::new(attach::CLOSE, vec![attach::STDIN]))
-                        }
-                        Some(Frame::Data(channel::RESIZE, size)) => {
-                            serde_json::from_slice::<channel::TermSize>(size)
-                                .ok()
-                                .map(|s| AttachFrame::resize(s.width, s.height))
-                        }
-                        _ => None,
-                    },
+            input = chans.recv() => {
+                let out = match input {
+                    Input::Stdin(data) if want.stdin => Some(AttachFrame::new(attach::STDIN, data)),
+                    Input::StdinClosed if want.stdin => {
+                        Some(AttachFrame::new(attach::CLOSE, vec![attach::STDIN]))
+                    }
+                    Input::Resize(s) => Some(AttachFrame::resize(s.width, s.height)),
                     // The client left: the container goes on.
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                    Some(Ok(_)) => None,
+                    Input::Gone => return,
+                    Input::Stdin(_) | Input::StdinClosed => None,
                 };
                 if let Some(f) = out
                     && to_rt.write_all(&f.encode()).await.is_err()
@@ -189,14 +175,7 @@ async fn run(
             }
         }
     }
-    let done = channel::exit_status(&[], 0);
-    let _ = sink
-        .send(Message::binary(channel::encode(
-            channel::ERROR,
-            &to_bytes(&done),
-        )))
-        .await;
-    close(&mut sink).await;
+    chans.finish(&channel::exit_status(&[], 0)).await;
 }
 
 #[cfg(test)]

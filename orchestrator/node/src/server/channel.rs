@@ -48,12 +48,6 @@ pub fn encode(channel: u8, data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Picks the subprotocol from a `Sec-WebSocket-Protocol` header value.
-pub fn negotiate(offered: &str) -> Option<&'static str> {
-    let offered: Vec<&str> = offered.split(',').map(str::trim).collect();
-    PROTOCOLS.into_iter().find(|p| offered.contains(p))
-}
-
 /// The `Status` sent on [`ERROR`] when the command ended: success, or
 /// the failure kubectl turns into its own exit code.
 pub fn exit_status(cmd: &[String], code: i32) -> Value {
@@ -99,19 +93,6 @@ mod tests {
         assert_eq!(decode(b"\xff\x00"), Some(Frame::Close(STDIN)));
         assert_eq!(decode(b""), None);
         assert_eq!(decode(b"\xff"), None);
-    }
-
-    #[test]
-    fn prefers_v5() {
-        assert_eq!(
-            negotiate("v4.channel.k8s.io, v5.channel.k8s.io"),
-            Some("v5.channel.k8s.io")
-        );
-        assert_eq!(
-            negotiate("channel.k8s.io,v4.channel.k8s.io"),
-            Some("v4.channel.k8s.io")
-        );
-        assert_eq!(negotiate("SPDY/3.1"), None);
     }
 
     #[test]

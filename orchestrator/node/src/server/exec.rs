@@ -1,5 +1,5 @@
-//! `kubectl exec` on the node: a WebSocket upgrade speaking the channel
-//! protocol ([`super::channel`]), a process started through the runtime's
+//! `kubectl exec` on the node: a WebSocket (channel protocol) or SPDY
+//! upgrade ([`super::remotecommand`]), a process started through the runtime's
 //! [`skiff_runtime::ExecService::exec_command`], its stdio pumped to and
 //! from the channels, and its exit status sent on the error channel
 //! (which is how kubectl learns the exit code).
@@ -14,18 +14,15 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use skiff_runtime::{ContainerFilter, ContainerState, Runtime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::channel::{self, Frame};
-use super::{Body, Node, full, query_pairs, status, to_bytes};
+use super::channel;
+use super::remotecommand::{Channels, Input, accept};
+use super::{Body, Node, query_pairs, status};
 
 /// How long output still drains after the command exited (a background
 /// child may hold the pipes open forever).
@@ -74,77 +71,9 @@ pub fn upgrade(
             "you must specify at least one command for the container",
         );
     }
-    accept(req, "exec", move |ws, v5| async move {
-        run(&node, ws, v5, &ns, &pod, &container, &exec).await;
+    accept(req, "exec", move |chans| async move {
+        run(&node, chans, &ns, &pod, &container, &exec).await;
     })
-}
-
-/// The WebSocket of an upgraded channel-protocol session.
-pub type Socket = WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
-
-/// Answers a channel-protocol WebSocket upgrade (exec, attach) with 101
-/// and runs `session` on the upgraded connection; `session` learns whether
-/// v5 (which can close single streams) was negotiated.
-pub fn accept<F, Fut>(req: Request<Incoming>, what: &str, session: F) -> Response<Body>
-where
-    F: FnOnce(Socket, bool) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let h = req.headers();
-    let websocket = h
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let proto = h
-        .get(http::header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(channel::negotiate);
-    let key = h
-        .get(http::header::SEC_WEBSOCKET_KEY)
-        .map(|k| k.as_bytes().to_vec());
-    let (Some(proto), Some(key), true) = (proto, key, websocket) else {
-        return status(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!(
-                "{what} needs a WebSocket upgrade with subprotocol v5.channel.k8s.io or v4.channel.k8s.io (SPDY is not supported)"
-            ),
-        );
-    };
-    let v5 = proto.starts_with("v5");
-    let on_upgrade = hyper::upgrade::on(req);
-    let what = what.to_owned();
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(up) => {
-                let ws = WebSocketStream::from_raw_socket(
-                    hyper_util::rt::TokioIo::new(up),
-                    Role::Server,
-                    None,
-                )
-                .await;
-                session(ws, v5).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "{what} upgrade failed"),
-        }
-    });
-    let mut r = Response::new(full(""));
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
-    let hs = r.headers_mut();
-    hs.insert(
-        http::header::CONNECTION,
-        HeaderValue::from_static("Upgrade"),
-    );
-    hs.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
-    hs.insert(
-        http::header::SEC_WEBSOCKET_PROTOCOL,
-        HeaderValue::from_static(proto),
-    );
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        hs.insert(http::header::SEC_WEBSOCKET_ACCEPT, v);
-    }
-    r
 }
 
 /// The running container `container` of pod `ns/pod`, by its log path
@@ -271,29 +200,23 @@ async fn start(
     spawn(cmd, exec)
 }
 
-/// Runs the session to its end; every path closes the socket.
-async fn run<S>(
+/// Runs the session to its end; every path closes the connection.
+async fn run(
     node: &Node,
-    ws: WebSocketStream<S>,
-    v5: bool,
+    mut chans: Channels,
     ns: &str,
     pod: &str,
     container: &str,
     exec: &ExecRequest,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let (mut sink, mut incoming) = ws.split();
+) {
     let mut started = match start(node, ns, pod, container, exec).await {
         Ok(s) => s,
         Err(m) => {
-            let msg = channel::encode(channel::ERROR, &to_bytes(&channel::failure(&m)));
-            let _ = sink.send(Message::binary(msg)).await;
-            close(&mut sink).await;
+            chans.finish(&channel::failure(&m)).await;
             return;
         }
     };
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(32);
+    let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(32);
     let mut pumps = Vec::new();
     for (ch, mut r) in std::mem::take(&mut started.outputs) {
         let tx = out_tx.clone();
@@ -301,7 +224,7 @@ async fn run<S>(
             let mut buf = vec![0u8; 32 * 1024];
             // Ends at end of file, or EIO once a terminal's last user is gone.
             while let Ok(n) = r.read(&mut buf).await {
-                if n == 0 || tx.send(channel::encode(ch, &buf[..n])).await.is_err() {
+                if n == 0 || tx.send((ch, buf[..n].to_vec())).await.is_err() {
                     break;
                 }
             }
@@ -313,44 +236,38 @@ async fn run<S>(
         tokio::select! {
             exit = started.child.wait() => {
                 break match exit {
-                    Ok(s) => s.code().unwrap_or(super::exec::KILLED),
-                    Err(_) => super::exec::KILLED,
+                    Ok(s) => s.code().unwrap_or(KILLED),
+                    Err(_) => KILLED,
                 };
             }
-            Some(out) = out_rx.recv() => {
-                if sink.send(Message::binary(out)).await.is_err() {
+            Some((ch, out)) = out_rx.recv() => {
+                if !chans.send(ch, &out).await {
                     return;
                 }
             }
-            msg = incoming.next() => match msg {
-                Some(Ok(Message::Binary(b))) => match channel::decode(&b) {
-                    Some(Frame::Data(channel::STDIN, data)) => {
-                        if let Some(w) = stdin.as_mut()
-                            && (w.write_all(data).await.is_err() || w.flush().await.is_err())
-                        {
-                            stdin = None;
-                        }
+            input = chans.recv() => match input {
+                Input::Stdin(data) => {
+                    if let Some(w) = stdin.as_mut()
+                        && (w.write_all(&data).await.is_err() || w.flush().await.is_err())
+                    {
+                        stdin = None;
                     }
-                    Some(Frame::Close(channel::STDIN)) if v5 => stdin = None,
-                    Some(Frame::Data(channel::RESIZE, size)) => {
-                        if let Some(t) = &started.terminal {
-                            resize(t, size);
-                        }
-                    }
-                    _ => {}
-                },
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                    // The client left: the child is killed on drop.
-                    return;
                 }
-                Some(Ok(_)) => {}
+                Input::StdinClosed => stdin = None,
+                Input::Resize(size) => {
+                    if let Some(t) = &started.terminal {
+                        resize(t, size);
+                    }
+                }
+                // The client left: the child is killed on drop.
+                Input::Gone => return,
             },
         }
     };
     drop(stdin);
     let drain = async {
-        while let Some(out) = out_rx.recv().await {
-            if sink.send(Message::binary(out)).await.is_err() {
+        while let Some((ch, out)) = out_rx.recv().await {
+            if !chans.send(ch, &out).await {
                 break;
             }
         }
@@ -359,22 +276,13 @@ async fn run<S>(
     for p in pumps {
         p.abort();
     }
-    let st = channel::exit_status(&exec.command, code);
-    let _ = sink
-        .send(Message::binary(channel::encode(
-            channel::ERROR,
-            &to_bytes(&st),
-        )))
+    chans
+        .finish(&channel::exit_status(&exec.command, code))
         .await;
-    close(&mut sink).await;
 }
 
-/// Applies a resize message to the terminal; a malformed one is ignored
-/// (the session goes on at the old size).
-fn resize(terminal: &std::fs::File, msg: &[u8]) {
-    let Ok(size) = serde_json::from_slice::<channel::TermSize>(msg) else {
-        return;
-    };
+/// Applies a client's terminal size to the command's terminal.
+fn resize(terminal: &std::fs::File, size: channel::TermSize) {
     let ws = rustix::termios::Winsize {
         ws_row: size.height,
         ws_col: size.width,
@@ -384,22 +292,6 @@ fn resize(terminal: &std::fs::File, msg: &[u8]) {
     if let Err(e) = rustix::termios::tcsetwinsize(terminal, ws) {
         tracing::debug!(error = %e, "terminal resize failed");
     }
-}
-
-/// Ends the session with a normal closure: client-go treats a close
-/// without a status code (1005) as an error on every open stream.
-pub async fn close<K>(sink: &mut K)
-where
-    K: futures::Sink<Message> + Unpin,
-{
-    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-    let frame = CloseFrame {
-        code: CloseCode::Normal,
-        reason: "".into(),
-    };
-    let _ = sink.send(Message::Close(Some(frame))).await;
-    let _ = sink.close().await;
 }
 
 /// The code reported for a command killed by a signal we cannot name.

@@ -283,13 +283,116 @@ pub async fn writer_running(runtimes: &[Arc<dyn Runtime>], path: &Path) -> bool 
     false
 }
 
-async fn read(path: &Path) -> Result<Vec<u8>, LogError> {
-    tokio::fs::read(path)
-        .await
-        .map_err(|source| LogError::Read {
+/// A log file read through an open handle, so it can be followed across
+/// rotations: the lines written before a rotation are read from the
+/// renamed file, then the new file at the path is opened (as the kubelet's
+/// follow does).
+struct Follower {
+    path: PathBuf,
+    file: tokio::fs::File,
+    /// An incomplete last line, kept until its newline arrives.
+    pending: Vec<u8>,
+}
+
+impl Follower {
+    async fn open(path: &Path) -> Result<Follower, LogError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|source| LogError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Follower {
             path: path.to_owned(),
-            source,
+            file,
+            pending: Vec::new(),
         })
+    }
+
+    /// The complete lines written since the last call, the rest of a
+    /// rotated file first.
+    async fn read_lines(&mut self) -> Result<Vec<String>, LogError> {
+        use tokio::io::AsyncReadExt;
+        let mut out = Vec::new();
+        loop {
+            // Checked before reading: whatever reached the old file before
+            // it was renamed is then read below.
+            let rotated = self.rotated().await;
+            self.file
+                .read_to_end(&mut self.pending)
+                .await
+                .map_err(|source| LogError::Read {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            let (lines, end) = complete_lines(&self.pending);
+            out.extend(lines.into_iter().map(str::to_owned));
+            self.pending.drain(..end);
+            if !rotated {
+                return Ok(out);
+            }
+            match tokio::fs::File::open(self.next_file().await).await {
+                Ok(file) => {
+                    // Writers end every record with a newline: a rotated
+                    // file has no half line to carry over.
+                    self.file = file;
+                    self.pending.clear();
+                }
+                Err(_) => return Ok(out),
+            }
+        }
+    }
+
+    /// The file written after the one open: the next rotated file when
+    /// the log rotated more than once since the last read, else the
+    /// current one. Once the open file's rotated name is deleted, every
+    /// rotated file left is newer (the oldest go first).
+    async fn next_file(&self) -> PathBuf {
+        use std::os::unix::fs::MetadataExt;
+        let (Some(dir), Some(name)) = (
+            self.path.parent(),
+            self.path.file_name().and_then(|n| n.to_str()),
+        ) else {
+            return self.path.clone();
+        };
+        let Ok(open) = self.file.metadata().await else {
+            return self.path.clone();
+        };
+        let mut rotated = Vec::new();
+        if let Ok(mut entries) = tokio::fs::read_dir(dir).await {
+            while let Ok(Some(e)) = entries.next_entry().await {
+                let Ok(n) = e.file_name().into_string() else {
+                    continue;
+                };
+                if skiff_runtime::logs::is_rotated(name, &n)
+                    && let Ok(m) = e.metadata().await
+                {
+                    rotated.push((n, (m.dev(), m.ino())));
+                }
+            }
+        }
+        rotated.sort_unstable();
+        let after = rotated
+            .iter()
+            .position(|(_, id)| *id == (open.dev(), open.ino()))
+            .map_or(0, |i| i + 1);
+        rotated
+            .get(after)
+            .map_or_else(|| self.path.clone(), |(n, _)| dir.join(n))
+    }
+
+    /// Whether the path now names another file than the one open.
+    async fn rotated(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (
+            self.file.metadata().await,
+            tokio::fs::metadata(&self.path).await,
+        ) {
+            (Ok(open), Ok(now)) => (open.dev(), open.ino()) != (now.dev(), now.ino()),
+            // Between the rename and the new file: not yet.
+            _ => false,
+        }
+    }
 }
 
 /// Splits `buf` into its complete lines and the length they cover.
@@ -308,8 +411,9 @@ pub async fn serve(
     opts: LogOptions,
     tx: tokio::sync::mpsc::Sender<Bytes>,
 ) -> Result<(), LogError> {
-    let buf = read(&path).await?;
-    let (lines, mut offset) = complete_lines(&buf);
+    let mut log = Follower::open(&path).await?;
+    let lines = log.read_lines().await?;
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let mut r = Renderer::new(&opts);
     let first = r.render(tail(&lines, opts.tail_lines));
     if !first.is_empty() && tx.send(Bytes::from(first)).await.is_err() {
@@ -325,10 +429,8 @@ pub async fn serve(
             return Ok(());
         }
         let running = writer_running(&runtimes, &path).await;
-        let buf = read(&path).await?;
-        let (lines, end) = complete_lines(buf.get(offset..).unwrap_or_default());
-        offset += end;
-        let chunk = r.render(lines);
+        let lines = log.read_lines().await?;
+        let chunk = r.render(lines.iter().map(String::as_str));
         if !chunk.is_empty() && tx.send(Bytes::from(chunk)).await.is_err() {
             return Ok(());
         }
@@ -445,6 +547,56 @@ mod tests {
         ] {
             assert!(LogOptions::from_query(&bad, now).is_err(), "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn follows_a_log_across_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        let policy = skiff_runtime::logs::RotationPolicy::new(1024, 2);
+        std::fs::write(&path, "2026-11-24T10:00:00Z stdout F one\n").unwrap();
+        let mut log = Follower::open(&path).await.unwrap();
+        assert_eq!(log.read_lines().await.unwrap().len(), 1);
+        let append = |text: &str| {
+            use std::io::Write;
+            let mut f = std::fs::File::options().append(true).open(&path).unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        };
+        append("2026-11-24T10:00:01Z stdout F two\n2026-11-24T10:00:01Z stdout F thr");
+        // Rotated before the next read: the renamed file is read to its
+        // end (the half line completed), then the new one.
+        append("ee\n");
+        skiff_runtime::logs::rotate(&path, &policy, Timestamp::now()).unwrap();
+        std::fs::write(&path, "2026-11-24T10:00:02Z stdout F four\n").unwrap();
+        let got: Vec<String> = log
+            .read_lines()
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|l| parse_record(l).map(|r| r.content))
+            .collect();
+        assert_eq!(got, ["two", "three", "four"]);
+        append("2026-11-24T10:00:03Z stdout F five\n");
+        assert_eq!(log.read_lines().await.unwrap().len(), 1);
+        assert!(log.read_lines().await.unwrap().is_empty());
+
+        // Three rotations between reads: the files between the open one
+        // and the current one are read in order (max files 5 keeps them).
+        let policy = skiff_runtime::logs::RotationPolicy::new(1024, 5);
+        for word in ["six", "seven", "eight"] {
+            append(&format!("2026-11-24T10:00:04Z stdout F {word}\n"));
+            skiff_runtime::logs::rotate(&path, &policy, Timestamp::now()).unwrap();
+            std::fs::write(&path, "").unwrap();
+        }
+        append("2026-11-24T10:00:05Z stdout F nine\n");
+        let got: Vec<String> = log
+            .read_lines()
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|l| parse_record(l).map(|r| r.content))
+            .collect();
+        assert_eq!(got, ["six", "seven", "eight", "nine"]);
     }
 
     #[test]

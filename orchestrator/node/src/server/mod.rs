@@ -3,11 +3,13 @@
 //!
 //! - `GET /containerLogs/{ns}/{pod}/{container}` ([`logs`]),
 //! - `GET|POST /exec/{ns}/{pod}/{container}` over WebSocket with the
-//!   channel protocol `v5.channel.k8s.io`/`v4.channel.k8s.io` ([`exec`]),
-//! - `GET|POST /attach/{ns}/{pod}/{container}`: the same protocol, to the
+//!   channel protocol `v5.channel.k8s.io`/`v4.channel.k8s.io`, or over
+//!   plain SPDY/3.1 (`v4.channel.k8s.io` … `channel.k8s.io`) for older
+//!   kubectl ([`exec`], [`remotecommand`]),
+//! - `GET|POST /attach/{ns}/{pod}/{container}`: the same protocols, to the
 //!   container's main process ([`attach`]),
-//! - `GET|POST /portForward/{ns}/{pod}`: SPDY tunnelled in a WebSocket
-//!   ([`portforward`]),
+//! - `GET|POST /portForward/{ns}/{pod}`: SPDY, plain or tunnelled in a
+//!   WebSocket ([`portforward`], [`spdy_conn`]),
 //! - `GET /stats/summary`: the kubelet's Summary API ([`stats`]),
 //! - `GET /healthz`.
 //!
@@ -24,8 +26,11 @@ pub mod channel;
 pub mod exec;
 pub mod logs;
 pub mod portforward;
+pub mod remotecommand;
 pub mod spdy;
+pub mod spdy_conn;
 pub mod stats;
+pub mod websocket;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

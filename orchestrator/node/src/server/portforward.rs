@@ -1,90 +1,87 @@
-//! `kubectl port-forward` on the node: kubectl 1.32 opens a WebSocket with
-//! subprotocol `SPDY/3.1+portforward.k8s.io` and speaks SPDY inside it
-//! ([`super::spdy`]). Each forwarded connection is a pair of streams with
-//! the same `requestID`: `streamType: error` and `streamType: data`, both
-//! naming the `port`. The node dials the pod's IP on that port and copies
-//! bytes between the data stream and the socket; a failure is written to
-//! the error stream, which kubectl prints.
+//! `kubectl port-forward` on the node, over either transport
+//! ([`super::spdy_conn`]): plain SPDY/3.1 with stream protocol
+//! `portforward.k8s.io` (kubectl before 1.31, or with
+//! `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`), or SPDY inside a WebSocket
+//! with subprotocol `SPDY/3.1+portforward.k8s.io` (kubectl 1.31 on). Each
+//! forwarded connection is a pair of streams with the same `requestID`:
+//! `streamType: error` and `streamType: data`, both naming the `port`.
+//! The node dials the pod's IP on that port and copies bytes between the
+//! data stream and the socket; a failure is written to the error stream,
+//! which kubectl prints.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::spdy::{self, Codec, FLAG_FIN, Frame};
-use super::{Body, Node, full, status};
+use super::spdy::{self, FLAG_FIN};
+use super::spdy_conn::{self, Conn, Event, Transport};
+use super::{Body, Node, status, websocket};
 
 /// The WebSocket subprotocol kubectl tunnels SPDY port-forwarding in.
 pub const PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
 
+/// The stream protocol of port-forwarding over plain SPDY.
+pub const SPDY_PROTOCOL: &str = "portforward.k8s.io";
+
 /// How long dialing the pod may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Answers the upgrade and serves the session on the upgraded connection.
+/// Answers the upgrade (WebSocket or SPDY) and serves the session on the
+/// upgraded connection.
 pub fn upgrade(node: Arc<Node>, req: Request<Incoming>, ns: String, pod: String) -> Response<Body> {
     let h = req.headers();
-    let offered = h
-        .get(http::header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|p| p.trim() == PROTOCOL));
-    let websocket = h
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let key = h
-        .get(http::header::SEC_WEBSOCKET_KEY)
-        .map(|k| k.as_bytes().to_vec());
-    let (true, true, Some(key)) = (offered, websocket, key) else {
-        return status(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!(
-                "port-forward needs a WebSocket upgrade with subprotocol {PROTOCOL} (plain SPDY is not supported)"
-            ),
-        );
-    };
-    let on_upgrade = hyper::upgrade::on(req);
-    tokio::spawn(async move {
-        let pod_ip = pod_ip(&node, &ns, &pod).await;
-        match on_upgrade.await {
-            Ok(up) => {
-                let ws = WebSocketStream::from_raw_socket(
-                    hyper_util::rt::TokioIo::new(up),
-                    Role::Server,
-                    None,
-                )
-                .await;
-                session(ws, pod_ip).await;
+    if websocket::is_upgrade(h) {
+        let Some((proto, key)) = websocket::offered(h, &[PROTOCOL]) else {
+            return status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("port-forward over WebSocket needs subprotocol {PROTOCOL}"),
+            );
+        };
+        let on_upgrade = hyper::upgrade::on(req);
+        tokio::spawn(async move {
+            let pod_ip = pod_ip(&node, &ns, &pod).await;
+            match on_upgrade.await {
+                Ok(up) => {
+                    let ws = websocket::open(up).await;
+                    session(Conn::start(Transport::WebSocket(Box::new(ws))), pod_ip).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "port-forward upgrade failed"),
             }
-            Err(e) => tracing::debug!(error = %e, "port-forward upgrade failed"),
-        }
-    });
-    let mut r = Response::new(full(""));
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
-    let hs = r.headers_mut();
-    hs.insert(
-        http::header::CONNECTION,
-        HeaderValue::from_static("Upgrade"),
-    );
-    hs.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
-    hs.insert(
-        http::header::SEC_WEBSOCKET_PROTOCOL,
-        HeaderValue::from_static(PROTOCOL),
-    );
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        hs.insert(http::header::SEC_WEBSOCKET_ACCEPT, v);
+        });
+        return websocket::switching(&key, proto);
     }
-    r
+    if spdy_conn::is_upgrade(h) {
+        let proto = match spdy_conn::handshake(h, &[SPDY_PROTOCOL]) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let on_upgrade = hyper::upgrade::on(req);
+        tokio::spawn(async move {
+            let pod_ip = pod_ip(&node, &ns, &pod).await;
+            match on_upgrade.await {
+                Ok(up) => {
+                    let io = hyper_util::rt::TokioIo::new(up);
+                    session(Conn::start(Transport::Raw(io)), pod_ip).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "port-forward upgrade failed"),
+            }
+        });
+        return spdy_conn::switching(proto);
+    }
+    status(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        &format!(
+            "port-forward needs a connection upgrade: SPDY/3.1 ({SPDY_PROTOCOL}) or WebSocket ({PROTOCOL})"
+        ),
+    )
 }
 
 /// The pod's IP, or why there is none.
@@ -102,103 +99,114 @@ async fn pod_ip(node: &Node, ns: &str, pod: &str) -> Result<IpAddr, String> {
         .ok_or_else(|| format!("pod {pod} has no IP yet"))
 }
 
-/// The two streams of one forwarded connection, as they arrive.
-#[derive(Default)]
-struct Pair {
-    error: Option<u32>,
-    data: Option<u32>,
-    port: u16,
+/// What one port-forward stream is, from its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRequest {
+    /// The forwarded connection it belongs to.
+    pub request: String,
+    /// `true` for the data stream, `false` for the error stream.
+    pub data: bool,
+    /// The pod's port (0 when missing or malformed: dialing it fails).
+    pub port: u16,
 }
 
-async fn session<S>(ws: WebSocketStream<S>, pod_ip: Result<IpAddr, String>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let (mut sink, mut incoming) = ws.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
-    let mut codec = Codec::default();
-    let mut buf: Vec<u8> = Vec::new();
-    let mut pairs: HashMap<String, Pair> = HashMap::new();
-    // Data stream id → what the peer sends on it (None: its FIN).
-    let mut inbound: HashMap<u32, mpsc::UnboundedSender<Option<Vec<u8>>>> = HashMap::new();
-    loop {
-        tokio::select! {
-            Some(out) = out_rx.recv() => {
-                if sink.send(Message::binary(out)).await.is_err() {
-                    return;
-                }
-            }
-            msg = incoming.next() => {
-                let bytes = match msg {
-                    Some(Ok(Message::Binary(b))) => b,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                    Some(Ok(_)) => continue,
-                };
-                buf.extend_from_slice(&bytes);
-                loop {
-                    let (frame, used) = match codec.decode(&buf) {
-                        Ok(Some(x)) => x,
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "port-forward: bad SPDY");
-                            return;
-                        }
-                    };
-                    buf.drain(..used);
-                    match frame {
-                        Frame::SynStream { id, headers, .. } => {
-                            if sink.send(Message::binary(codec.syn_reply(id))).await.is_err() {
-                                return;
-                            }
-                            let get = |k: &str| {
-                                headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default()
-                            };
-                            let pair = pairs.entry(get("requestid")).or_default();
-                            pair.port = get("port").parse().unwrap_or(0);
-                            match get("streamtype").as_str() {
-                                "error" => pair.error = Some(id),
-                                "data" => pair.data = Some(id),
-                                _ => {}
-                            }
-                            if let (Some(err), Some(data)) = (pair.error, pair.data) {
-                                let port = pair.port;
-                                pairs.retain(|_, p| p.data != Some(data));
-                                let (tx, rx) = mpsc::unbounded_channel();
-                                inbound.insert(data, tx);
-                                let target = pod_ip.clone().map(|ip| SocketAddr::new(ip, port));
-                                tokio::spawn(forward(target, err, data, rx, out_tx.clone()));
-                            }
-                        }
-                        Frame::Data { id, flags, data } => {
-                            if let Some(tx) = inbound.get(&id) {
-                                if !data.is_empty() {
-                                    let _ = tx.send(Some(data));
-                                }
-                                if flags & FLAG_FIN != 0 {
-                                    let _ = tx.send(None);
-                                    inbound.remove(&id);
-                                }
-                            }
-                        }
-                        Frame::RstStream { id } => {
-                            inbound.remove(&id);
-                        }
-                        Frame::Ping { id } => {
-                            if sink.send(Message::binary(spdy::ping(id))).await.is_err() {
-                                return;
-                            }
-                        }
-                        Frame::GoAway => return,
-                        Frame::Other => {}
-                    }
-                }
-            }
-        }
+impl StreamRequest {
+    /// Reads `streamtype`, `port` and `requestid`; `None` for a stream
+    /// of another type. A client that sends no `requestid` (before
+    /// Kubernetes 1.5) opens error then data with consecutive odd ids, so,
+    /// as the kubelet does, the error stream's id names the pair.
+    pub fn of(id: u32, headers: &[(String, String)]) -> Option<StreamRequest> {
+        let get = |k: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let data = match get("streamtype")? {
+            "data" => true,
+            "error" => false,
+            _ => return None,
+        };
+        let request = match get("requestid").filter(|r| !r.is_empty()) {
+            Some(r) => r.to_owned(),
+            None if data => id.saturating_sub(2).to_string(),
+            None => id.to_string(),
+        };
+        let port = get("port").and_then(|p| p.parse().ok()).unwrap_or(0);
+        Some(StreamRequest {
+            request,
+            data,
+            port,
+        })
     }
 }
 
-/// One forwarded connection: dial, then copy both ways until both ends
-/// are done; a failure goes to the error stream.
+/// The forwarded connections whose two streams have not both arrived.
+#[derive(Debug, Default)]
+pub struct Pairs(HashMap<String, (Option<u32>, Option<u32>, u16)>);
+
+impl Pairs {
+    /// Records stream `id`; once its pair is complete, the error stream,
+    /// the data stream and the port.
+    pub fn add(&mut self, id: u32, s: StreamRequest) -> Option<(u32, u32, u16)> {
+        let e = self.0.entry(s.request.clone()).or_default();
+        if s.data {
+            e.1 = Some(id);
+        } else {
+            e.0 = Some(id);
+        }
+        if s.port != 0 {
+            e.2 = s.port;
+        }
+        let (Some(err), Some(data), port) = *e else {
+            return None;
+        };
+        self.0.remove(&s.request);
+        Some((err, data, port))
+    }
+}
+
+async fn session(mut conn: Conn, pod_ip: Result<IpAddr, String>) {
+    let mut pairs = Pairs::default();
+    // Data stream id → what the peer sends on it (None: its FIN).
+    let mut inbound: HashMap<u32, mpsc::UnboundedSender<Option<Vec<u8>>>> = HashMap::new();
+    // Dropped with the session: a forward outlives no client.
+    let mut forwards = tokio::task::JoinSet::new();
+    while let Some(ev) = conn.events.recv().await {
+        match ev {
+            Event::Stream { id, headers } => {
+                let Some(s) = StreamRequest::of(id, &headers) else {
+                    continue;
+                };
+                if let Some((err, data, port)) = pairs.add(id, s) {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    inbound.insert(data, tx);
+                    let target = pod_ip.clone().map(|ip| SocketAddr::new(ip, port));
+                    forwards.spawn(forward(target, err, data, rx, conn.out.clone()));
+                }
+            }
+            Event::Data { id, data, fin } => {
+                if let Some(tx) = inbound.get(&id) {
+                    if !data.is_empty() {
+                        let _ = tx.send(Some(data));
+                    }
+                    if fin {
+                        let _ = tx.send(None);
+                        inbound.remove(&id);
+                    }
+                }
+            }
+            Event::Reset { id } => {
+                inbound.remove(&id);
+            }
+        }
+        // Reap finished forwards so the set does not grow.
+        while forwards.try_join_next().is_some() {}
+    }
+}
+
+/// One forwarded connection: dial, then copy both ways until the pod
+/// closed its side; a failure goes to the error stream.
 async fn forward(
     target: Result<SocketAddr, String>,
     error_id: u32,
@@ -230,6 +238,8 @@ async fn forward(
             }
         }
         let _ = wr.shutdown().await;
+        // The client's half-close: the answer may still be coming.
+        std::future::pending::<()>().await;
     };
     let from_pod = async {
         let mut buf = vec![0u8; 32 * 1024];
@@ -245,6 +255,60 @@ async fn forward(
         }
         let _ = out.send(spdy::data(data_id, FLAG_FIN, &[])).await;
     };
-    tokio::join!(to_pod, from_pod);
+    // Done once the pod closed its side, as the kubelet's forwarder is:
+    // older kubectl (1.27 does) closes its local connection, and so its half of
+    // the data stream, only after the error stream ended.
+    tokio::select! {
+        () = to_pod => {}
+        () = from_pod => {}
+    }
     let _ = out.send(spdy::data(error_id, FLAG_FIN, &[])).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn streams_pair_by_request_id() {
+        let mut p = Pairs::default();
+        let err = StreamRequest::of(
+            1,
+            &h(&[
+                ("streamtype", "error"),
+                ("port", "8080"),
+                ("requestid", "0"),
+            ]),
+        );
+        let data = StreamRequest::of(
+            3,
+            &h(&[("streamtype", "data"), ("port", "8080"), ("requestid", "0")]),
+        );
+        let other = StreamRequest::of(
+            5,
+            &h(&[("streamtype", "data"), ("port", "9090"), ("requestid", "1")]),
+        );
+        assert_eq!(data.as_ref().map(|d| d.data), Some(true));
+        assert_eq!(err.and_then(|s| p.add(1, s)), None);
+        assert_eq!(other.and_then(|s| p.add(5, s)), None);
+        assert_eq!(data.and_then(|s| p.add(3, s)), Some((1, 3, 8080)));
+        assert_eq!(p.0.len(), 1);
+        assert_eq!(StreamRequest::of(7, &h(&[("streamtype", "stdin")])), None);
+    }
+
+    #[test]
+    fn clients_without_request_ids_pair_by_stream_id() {
+        let mut p = Pairs::default();
+        let err = StreamRequest::of(1, &h(&[("streamtype", "error"), ("port", "80")]));
+        let data = StreamRequest::of(3, &h(&[("streamtype", "data"), ("port", "80")]));
+        assert_eq!(err.and_then(|s| p.add(1, s)), None);
+        assert_eq!(data.and_then(|s| p.add(3, s)), Some((1, 3, 80)));
+    }
 }

@@ -1,7 +1,9 @@
-//! SPDY/3.1 framing, as far as `kubectl port-forward` uses it: kubectl
-//! 1.32 tunnels SPDY through a WebSocket (subprotocol
-//! `SPDY/3.1+portforward.k8s.io`), opening two streams per forwarded
-//! connection. Only what that client (moby/spdystream) sends is decoded:
+//! SPDY/3.1 framing, as far as kubectl uses it: directly on the upgraded
+//! connection for exec, attach and port-forward (kubectl before 1.30/1.31,
+//! or with `KUBECTL_*_WEBSOCKETS=false`), and tunnelled through a WebSocket
+//! (subprotocol `SPDY/3.1+portforward.k8s.io`) for port-forward; see
+//! [`super::spdy_conn`] for the connection. Only what that client
+//! (moby/spdystream) sends is decoded:
 //! SYN_STREAM, DATA, RST_STREAM, PING, GOAWAY, and ignored SETTINGS and
 //! WINDOW_UPDATE (spdystream does not enforce flow-control windows).
 //!
@@ -263,6 +265,13 @@ pub fn ping(id: u32) -> Vec<u8> {
     control(PING, 0, &id.to_be_bytes())
 }
 
+/// A GOAWAY naming `last` as the last stream the server took (status OK).
+pub fn go_away(last: u32) -> Vec<u8> {
+    let mut body = (last & 0x7fff_ffff).to_be_bytes().to_vec();
+    body.extend_from_slice(&0u32.to_be_bytes());
+    control(GOAWAY, 0, &body)
+}
+
 /// A RST_STREAM for `id`.
 pub fn rst_stream(id: u32, status: u32) -> Vec<u8> {
     let mut body = id.to_be_bytes().to_vec();
@@ -366,11 +375,11 @@ const DICTIONARY: &[u8] = &[
 ];
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A SYN_STREAM as a dictionary-primed zlib writer (the peer) makes it.
-    fn peer_syn_stream(id: u32, headers: &[(&str, &str)]) -> Vec<u8> {
+    pub(crate) fn peer_syn_stream(id: u32, headers: &[(&str, &str)]) -> Vec<u8> {
         let mut nv = Vec::new();
         nv.extend_from_slice(&(headers.len() as u32).to_be_bytes());
         for (k, v) in headers {

@@ -13,7 +13,7 @@ use skiff_runtime_native::{NativeRuntime, NativeRuntimeConfig, PodNetwork};
 use skiff_runtime_wasm::{WasmRuntime, WasmRuntimeConfig};
 use tokio::task::JoinHandle;
 
-use crate::cli::{AgentArgs, default_data_dir};
+use crate::cli::{AgentArgs, DiskArgs, default_data_dir};
 
 /// What a node agent starts with.
 pub struct Join {
@@ -31,6 +31,8 @@ pub struct Join {
     pub kubelet_port: u16,
     /// The node's `pods` capacity (`--max-pods`).
     pub max_pods: u32,
+    /// Image GC thresholds and log rotation bounds.
+    pub disk: DiskArgs,
 }
 
 /// Sets up the bridge; without it (no CAP_NET_ADMIN) pods get loopback
@@ -55,8 +57,14 @@ async fn pod_network(pod_cidr: Ipv4Cidr) -> Option<NodeNetwork> {
 
 /// Opens the native runtime; when this host cannot run containers (not
 /// root, no shim, no cgroups) it logs why and the node serves Wasm only.
-async fn native_runtime(dir: &Path, net: Option<&NodeNetwork>) -> Option<NativeRuntime> {
+async fn native_runtime(
+    dir: &Path,
+    net: Option<&NodeNetwork>,
+    disk: &DiskArgs,
+) -> Option<NativeRuntime> {
     let mut cfg = NativeRuntimeConfig::new(dir.join("native"));
+    cfg.log_max_bytes = disk.container_log_max_size;
+    cfg.log_max_files = disk.container_log_max_files;
     if let Some(shim) = std::env::var_os("SKIFF_NATIVE_SHIM") {
         cfg.shim = PathBuf::from(shim);
     }
@@ -89,14 +97,16 @@ pub async fn start(
     join: Join,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<Result<(), skiff_node::Error>>> {
-    let wasm_root = join.dir.join("wasm");
-    let wasm =
-        tokio::task::spawn_blocking(move || WasmRuntime::new(WasmRuntimeConfig::new(wasm_root)))
-            .await
-            .context("starting the Wasm runtime")?
-            .context("starting the Wasm runtime")?;
+    let image_gc = join.disk.image_gc()?;
+    let mut wasm_cfg = WasmRuntimeConfig::new(join.dir.join("wasm"));
+    wasm_cfg.log_max_bytes = join.disk.container_log_max_size;
+    wasm_cfg.log_max_files = join.disk.container_log_max_files;
+    let wasm = tokio::task::spawn_blocking(move || WasmRuntime::new(wasm_cfg))
+        .await
+        .context("starting the Wasm runtime")?
+        .context("starting the Wasm runtime")?;
     let network = pod_network(join.pod_cidr).await;
-    let native = native_runtime(&join.dir, network.as_ref()).await;
+    let native = native_runtime(&join.dir, network.as_ref(), &join.disk).await;
     for spec in &join.imports {
         super::images::import(spec, native.as_ref(), &wasm).await?;
     }
@@ -105,6 +115,7 @@ pub async fn start(
     cfg.kubelet_port = join.kubelet_port;
     cfg.max_pods = join.max_pods;
     cfg.network = network;
+    cfg.image_gc = image_gc;
     // Native is Kubernetes' default handler when it runs here; the Wasm
     // runtime still takes RuntimeClass-less pods whose images it holds.
     if let Some(native) = native {
@@ -139,6 +150,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             pod_cidr: args.network.node_cidr()?,
             kubelet_port: args.network.kubelet_port,
             max_pods: args.max_pods,
+            disk: args.disk.clone(),
         };
         let name = join.node_name.clone();
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

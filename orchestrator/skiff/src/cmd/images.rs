@@ -1,17 +1,22 @@
-//! `skiff images import|ls`: the node's image store from the command line,
-//! as `k3s ctr images`. `skiff up --import` and `skiff agent --import` use
+//! `skiff images import|ls|rm|prune`: the node's image store from the
+//! command line, as `k3s ctr images`. `skiff up --import` and `skiff agent --import` use
 //! the same [`import`].
 //!
 //! The native store's index is a file that the running node re-reads when
 //! it changes, so an OCI layout imported here is usable by the node's next
 //! pod at once (`imagePullPolicy: Never` or `IfNotPresent`). A `.wasm`
 //! import lands in the Wasm store, which a running node reads at start.
+//!
+//! `rm` and `prune` delete layers no other image and no container uses
+//! (containers hold theirs by leases in the store). `prune` covers the
+//! native store only: the Wasm runtime's containers live in the node
+//! process, so this command cannot tell which Wasm images are in use.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use skiff_runtime::{ImageStatus, Runtime};
+use skiff_runtime::{ContainerFilter, ImageSpec, ImageStatus, Runtime};
 use skiff_runtime_native::{NativeRuntime, NativeRuntimeConfig};
 use skiff_runtime_wasm::{WasmRuntime, WasmRuntimeConfig};
 
@@ -99,6 +104,58 @@ fn print_images(handler: &str, images: &[ImageStatus]) {
     }
 }
 
+/// Removes `reference` (or, given an image id, every reference to the
+/// image) from whichever store holds it.
+async fn remove(reference: &str, runtimes: &[&dyn Runtime]) -> anyhow::Result<()> {
+    for rt in runtimes {
+        let images = rt.images();
+        let refs: Vec<String> = match images.image_status(&ImageSpec::new(reference)).await? {
+            Some(_) => vec![reference.to_owned()],
+            None => images
+                .list_images()
+                .await?
+                .into_iter()
+                .find(|i| i.id == reference)
+                .map(|i| i.repo_tags)
+                .unwrap_or_default(),
+        };
+        if refs.is_empty() {
+            continue;
+        }
+        for r in &refs {
+            images
+                .remove_image(&ImageSpec::new(r.clone()))
+                .await
+                .with_context(|| format!("removing {r}"))?;
+            println!("removed {r} ({})", rt.handler());
+        }
+        return Ok(());
+    }
+    anyhow::bail!("no image {reference} in the node's stores")
+}
+
+/// Removes the native images that no container (running or exited) uses.
+async fn prune(native: &NativeRuntime) -> anyhow::Result<()> {
+    let used: std::collections::HashSet<String> = native
+        .list_containers(&ContainerFilter::default())
+        .await?
+        .into_iter()
+        .flat_map(|c| [c.image_ref, c.image.image])
+        .collect();
+    for img in native.images().list_images().await? {
+        if used.contains(&img.id) || img.repo_tags.iter().any(|t| used.contains(t)) {
+            continue;
+        }
+        native
+            .images()
+            .remove_image(&ImageSpec::new(img.id.clone()))
+            .await
+            .with_context(|| format!("removing {}", img.id))?;
+        println!("removed {} ({})", img.repo_tags.join(", "), img.size);
+    }
+    Ok(())
+}
+
 /// Runs `skiff images …`.
 pub fn run(args: ImagesArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -117,6 +174,22 @@ pub fn run(args: ImagesArgs) -> anyhow::Result<ExitCode> {
                     print_images(native.handler(), &native.images().list_images().await?);
                 }
                 print_images(wasm.handler(), &wasm.images().list_images().await?);
+            }
+            ImagesCommand::Rm(a) => {
+                let (native, wasm) = open(&agent_dir(a.data_dir)).await?;
+                let mut stores: Vec<&dyn Runtime> = Vec::new();
+                if let Some(n) = &native {
+                    stores.push(n);
+                }
+                stores.push(&wasm);
+                for r in &a.images {
+                    remove(r, &stores).await?;
+                }
+            }
+            ImagesCommand::Prune(a) => {
+                let (native, _) = open(&agent_dir(a.data_dir)).await?;
+                let native = native.context("the native image store is unavailable")?;
+                prune(&native).await?;
             }
         }
         Ok(ExitCode::SUCCESS)

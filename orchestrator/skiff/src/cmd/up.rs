@@ -51,6 +51,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
 
 async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
+    // Refused before anything starts, not once the server runs.
+    args.disk.image_gc()?;
     let dir = args.data_dir.unwrap_or_else(default_data_dir);
     let node_name = args.node_name.unwrap_or_else(skiff_node::sysinfo::hostname);
     let (sched_token, node_token, boot_token) = (new_token()?, new_token()?, new_token()?);
@@ -102,11 +104,17 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             std::fs::read_to_string(dir.join("tls/ca.crt")).context("reading the cluster CA")?,
         ),
     };
-    let kcm_task = tokio::spawn(skiff_controllers::run(
-        in_process_client(router.clone(), &kcm_token)?,
-        kcm,
-        stopped(stop_rx.clone()),
-    ));
+    // With --disable-controller-manager a `skiff controller-manager`
+    // process elsewhere does this work.
+    let kcm_task = if args.disable_controller_manager {
+        None
+    } else {
+        Some(tokio::spawn(skiff_controllers::run(
+            in_process_client(router.clone(), &kcm_token)?,
+            kcm,
+            stopped(stop_rx.clone()),
+        )))
+    };
     // The embedded agent joins through the same path as `skiff agent`.
     let join = super::agent::Join {
         node_name: node_name.clone(),
@@ -116,6 +124,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         pod_cidr: args.network.node_cidr()?,
         kubelet_port: args.network.kubelet_port,
         max_pods: args.max_pods,
+        disk: args.disk.clone(),
     };
     let agent_task = super::agent::start(
         in_process_client(router, &node_token)?,
@@ -136,7 +145,9 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = sched_task.await;
-    let _ = kcm_task.await;
+    if let Some(task) = kcm_task {
+        let _ = task.await;
+    }
     match agent_task.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "node agent stopped with an error"),
         Err(e) => tracing::warn!(error = %e, "node agent task failed"),

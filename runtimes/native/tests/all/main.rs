@@ -5,6 +5,8 @@ mod attach;
 mod auth;
 mod conformance;
 mod fixture;
+mod gc;
 mod import;
+mod logrotate;
 mod run;
 mod security;

@@ -350,7 +350,7 @@ async fn exec_joins_the_running_container() {
     let cmd: Vec<String> = [
         "sh",
         "-c",
-        "for i in $(seq 1 50); do [ -f /tmp/marker ] && break; sleep 0.1; done; \
+        "for i in $(seq 1 50); do [ -f /tmp/marker ] && grep -q '^sleep' /proc/1/cmdline && break; sleep 0.1; done; \
          cat /tmp/marker; hostname; echo $FROM_SPEC; cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 3",
     ]
     .map(String::from)
@@ -373,7 +373,8 @@ async fn exec_joins_the_running_container() {
             "inside",
             "exec-pod",
             "yes",
-            // busybox sh execs its last command, so PID 1 is now sleep.
+            // busybox sh execs its last command, so PID 1 is now sleep
+            // (the loop above waits for that exec too).
             "sleep 30 "
         ]
     );

@@ -6,6 +6,8 @@
 mod auth;
 mod commands;
 mod conformance;
+mod logrotate;
 mod registry;
 mod services;
+mod source_ip;
 mod support;
