@@ -20,6 +20,7 @@ mod probes;
 mod pullsecrets;
 mod python;
 mod restart;
+mod run_it;
 mod statefulsets;
 mod top;
 mod workloads;

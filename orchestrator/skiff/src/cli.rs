@@ -345,6 +345,14 @@ pub struct RunArgs {
     /// `~/.docker/config.json`, when present).
     #[arg(long, value_name = "FILE")]
     pub registry_config: Option<PathBuf>,
+    /// Keep stdin open and relay this terminal's input to the container,
+    /// as `docker run -i` (native runtime).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the container a pseudo-terminal, with this terminal in raw
+    /// mode while attached, as `docker run -t` (native runtime).
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// A `.wasm` file, or an image reference (pulled if not stored).
     pub image: String,
     /// Arguments for the container (after `--`).

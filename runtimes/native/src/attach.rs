@@ -64,6 +64,9 @@ pub struct Hub {
     /// The terminal's controlling side, when the container has a tty.
     terminal: Option<OwnedFd>,
     stdin_once: bool,
+    /// `stdinOnce` closed a pipe: it closes once the input already sent
+    /// has gone in.
+    closing: bool,
 }
 
 /// What the poll loop should watch for the hub, in [`Hub::poll_fds`] order.
@@ -102,6 +105,7 @@ impl Hub {
             input,
             terminal,
             stdin_once,
+            closing: false,
         })
     }
 
@@ -238,6 +242,7 @@ impl Hub {
 
     fn queue_input(&mut self, data: &[u8]) {
         if let Input::Open { pending, .. } = &mut self.input
+            && !self.closing
             && pending.len() + data.len() <= MAX_PENDING_INPUT
         {
             pending.extend_from_slice(data);
@@ -263,11 +268,21 @@ impl Hub {
                 }
             }
         }
+        if self.closing {
+            self.input = Input::Closed;
+        }
     }
 
     /// `stdinOnce`: a pipe closes (the process reads end of file); a
     /// terminal gets the end-of-file character and takes no more input.
     fn close_input(&mut self) {
+        if self.terminal.is_none() {
+            // Input sent just before the close (often in the same read)
+            // must not be lost.
+            self.closing = true;
+            self.flush_input();
+            return;
+        }
         if let Input::Open { fd, pending } = &mut self.input
             && self.terminal.is_some()
         {

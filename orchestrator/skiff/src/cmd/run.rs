@@ -1,13 +1,17 @@
 //! `skiff run`: one container through the Runtime trait, no cluster. Its
 //! output is read back from the CRI log file and copied to this terminal,
-//! so what you see is exactly what `kubectl logs` will show.
+//! so what you see is exactly what `kubectl logs` will show. With `-i` or
+//! `-t` (native runtime) the output comes from the runtime's attach socket
+//! instead, which also takes this terminal's input and window size, as
+//! `docker run -it` does.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use skiff_runtime::attach::{self, Frame};
 use skiff_runtime::logs::{Stream, parse_record};
 use skiff_runtime::{
     ContainerConfig, ContainerState, DockerKeyring, ImageSpec, PodSandboxConfig, RegistryAuth,
@@ -17,6 +21,7 @@ use skiff_runtime_native::{NativeRuntime, NativeRuntimeConfig};
 use skiff_runtime_wasm::{
     REQUEST_TIMEOUT_ANNOTATION, WasmRuntime, WasmRuntimeConfig, parse_duration,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cli::{RunArgs, default_data_dir};
 
@@ -30,6 +35,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "native" | "runc" => true,
         other => bail!("unknown runtime {other:?}; use --runtime wasmtime or --runtime native"),
     };
+    if !native && (args.interactive || args.tty) {
+        bail!(
+            "interactive mode (-i/-t) needs the native runtime (--runtime native): a WebAssembly program has no process stdio to attach to"
+        );
+    }
     let config = container_config(&args)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     if native {
@@ -141,6 +151,11 @@ fn container_config(args: &RunArgs) -> anyhow::Result<ContainerConfig> {
         config = config.with_port(*p);
     }
     config.working_dir = args.workdir.clone();
+    // As `docker run -i`: stdin closes (the process reads end of file)
+    // when ours does.
+    config.stdin = args.interactive;
+    config.stdin_once = args.interactive;
+    config.tty = args.tty;
     if let Some(t) = &args.request_timeout {
         if parse_duration(t).is_none() {
             bail!("--request-timeout {t:?}: expected a duration like 500ms or 30s");
@@ -214,7 +229,12 @@ async fn drive(
     let log_path = status.log_path.clone();
     let mut relay = LogRelay::new(log_path);
 
-    if !status.listening.is_empty() {
+    let attached = (config.stdin || config.tty) && interact(rt, &id, &mut relay).await?;
+    if attached {
+        // Attached until the output ended: the process has exited or is
+        // about to. Its log holds the same output, already shown.
+        rt.wait_container(&id).await?;
+    } else if !status.listening.is_empty() {
         for addr in &status.listening {
             eprintln!("serving {} on http://{addr}/ (Ctrl-C to stop)", args.image);
         }
@@ -238,7 +258,9 @@ async fn drive(
             }
         }
     }
-    relay.pump()?;
+    if !attached {
+        relay.pump()?;
+    }
     let status = rt.container_status(&id).await?;
     rt.remove_pod_sandbox(&sandbox_id).await?;
     debug_assert_eq!(status.state, ContainerState::Exited);
@@ -253,6 +275,198 @@ async fn drive(
     Ok(ExitCode::from(
         u8::try_from(code.clamp(0, 255)).unwrap_or(1),
     ))
+}
+
+/// Attaches this terminal to the container's main process until its output
+/// ends: output to stdout/stderr, stdin (with `-i`) and window sizes (with
+/// `-t`) to the container. False when the process was gone before we could
+/// attach (its output is then in the log, for the caller to relay).
+async fn interact(rt: &dyn Runtime, id: &str, relay: &mut LogRelay) -> anyhow::Result<bool> {
+    let svc = rt
+        .exec()
+        .context("interactive mode (-i/-t) needs the native runtime (--runtime native)")?;
+    // What the process wrote before we attach is only in its log.
+    relay.pump()?;
+    let endpoint = match svc.attach(id) {
+        Ok(e) => e,
+        Err(_) if rt.container_status(id).await?.state == ContainerState::Exited => {
+            return Ok(false);
+        }
+        Err(e) => return Err(e).context("attaching to the container"),
+    };
+    let stream = match tokio::net::UnixStream::connect(&endpoint.socket).await {
+        Ok(s) => s,
+        Err(_) if rt.container_status(id).await?.state == ContainerState::Exited => {
+            return Ok(false);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("attaching to {}", endpoint.socket.display()));
+        }
+    };
+    let (mut from_rt, mut to_rt) = stream.into_split();
+
+    // Raw mode only when keys go to a terminal in the container: it then
+    // echoes and interprets them (^C included) itself.
+    let _raw = if endpoint.tty && endpoint.stdin {
+        RawMode::enter()
+    } else {
+        None
+    };
+    let mut winch = if endpoint.tty {
+        if let Some((w, h)) = window_size() {
+            to_rt.write_all(&Frame::resize(w, h).encode()).await?;
+        }
+        Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+                .context("watching window size changes")?,
+        )
+    } else {
+        None
+    };
+    let mut input = if endpoint.stdin {
+        // An empty frame announces a client that sends input, so the
+        // runtime closes stdin when we leave (`stdinOnce`).
+        to_rt
+            .write_all(&Frame::new(attach::STDIN, Vec::new()).encode())
+            .await?;
+        Some(read_stdin())
+    } else {
+        None
+    };
+    // Input is best effort: once the runtime stops taking it, output
+    // still goes on until it ends.
+    let mut sending = true;
+    let (mut out, mut err) = (tokio::io::stdout(), tokio::io::stderr());
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 32 * 1024];
+    loop {
+        let mut frame = None;
+        tokio::select! {
+            read = from_rt.read(&mut chunk) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                while let Some((f, used)) = Frame::decode(&buf)? {
+                    buf.drain(..used);
+                    let sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send) =
+                        if f.channel == attach::STDERR { &mut err } else { &mut out };
+                    sink.write_all(&f.data).await?;
+                    sink.flush().await?;
+                }
+            }
+            data = recv(&mut input) => {
+                frame = Some(match data {
+                    Some(d) => Frame::new(attach::STDIN, d),
+                    None => {
+                        input = None;
+                        Frame::new(attach::CLOSE, vec![attach::STDIN])
+                    }
+                });
+            }
+            Some(()) = next_signal(&mut winch) => {
+                frame = window_size().map(|(w, h)| Frame::resize(w, h));
+            }
+            // In raw mode ^C is a key for the container; otherwise it
+            // stops the container, as without -i.
+            _ = tokio::signal::ctrl_c() => {
+                rt.stop_container(id, Duration::ZERO).await?;
+            }
+        }
+        if let Some(f) = frame
+            && sending
+            && to_rt.write_all(&f.encode()).await.is_err()
+        {
+            sending = false;
+            input = None;
+        }
+    }
+    Ok(true)
+}
+
+/// The next chunk of our stdin, `None` at its end; pending forever once
+/// there is no input to read.
+async fn recv(input: &mut Option<tokio::sync::mpsc::Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
+    match input {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next signal, pending forever when not watching.
+async fn next_signal(sig: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match sig {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads stdin on a thread of its own: a read blocked on a terminal never
+/// returns when we are done, and the process exits without joining it
+/// (tokio's stdin would hold the runtime's shutdown instead).
+fn read_stdin() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    let data = buf.get(..n).unwrap_or_default().to_vec();
+                    if tx.blocking_send(data).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    });
+    rx
+}
+
+/// This terminal's size as (columns, rows), from stdout or else stdin;
+/// `None` when neither is a terminal.
+fn window_size() -> Option<(u16, u16)> {
+    let ws = rustix::termios::tcgetwinsize(std::io::stdout())
+        .or_else(|_| rustix::termios::tcgetwinsize(std::io::stdin()))
+        .ok()?;
+    (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
+}
+
+/// Our stdin terminal in raw mode (keys go through unprocessed and
+/// unechoed); the saved settings come back when this is dropped, on every
+/// way out of the session.
+struct RawMode {
+    saved: rustix::termios::Termios,
+}
+
+impl RawMode {
+    /// `None` when stdin is not a terminal (piped input stays as it is).
+    fn enter() -> Option<RawMode> {
+        let stdin = std::io::stdin();
+        if !rustix::termios::isatty(&stdin) {
+            return None;
+        }
+        let saved = rustix::termios::tcgetattr(&stdin).ok()?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        // `Now`, not `Flush`: input typed (or piped in) already is kept.
+        rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw).ok()?;
+        Some(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            std::io::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
+    }
 }
 
 /// Copies new records of a CRI log file to stdout/stderr.
