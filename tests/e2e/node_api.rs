@@ -328,8 +328,9 @@ fn kubectl_exec_into_a_wasm_pod_says_why_not() {
 
 const HELLO: &str = "localhost/skiff-e2e/hello-http:1";
 
-#[test]
-fn kubectl_port_forward_to_a_wasm_http_pod() {
+/// `skiff up` with the job and hello-http examples, and a hello-http pod
+/// `web` (port 8080) that is Ready.
+fn up_with_ready_web() -> Cluster {
     let job = format!("{}={JOB}", example("job"));
     let hello = format!("{}={HELLO}", example("hello-http"));
     let c = match Cluster::up(&["--import", &job, "--import", &hello]) {
@@ -348,6 +349,12 @@ fn kubectl_port_forward_to_a_wasm_http_pod() {
         "{.status.conditions[?(@.type==\"Ready\")].status}",
         |s| s == "True",
     );
+    c
+}
+
+#[test]
+fn kubectl_port_forward_to_a_wasm_http_pod() {
+    let c = up_with_ready_web();
     // kubectl listens on a free loopback port, prints it, and dials the
     // pod through the API server and the node for each connection.
     let out_path = c.dir.path().join("port-forward.out");
@@ -643,24 +650,7 @@ fn port_forward_twice(c: &Cluster, bin: &str, env: &[(&str, &str)]) -> Vec<Strin
 
 #[test]
 fn kubectl_port_forward_over_spdy_to_a_wasm_http_pod() {
-    let job = format!("{}={JOB}", example("job"));
-    let hello = format!("{}={HELLO}", example("hello-http"));
-    let c = match Cluster::up(&["--import", &job, "--import", &hello]) {
-        Ok(c) => c,
-        Err(e) => panic!("skiff up: {e:#}"),
-    };
-    apply(
-        &c,
-        &format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  runtimeClassName: wasmtime\n  containers:\n  - name: main\n    image: {HELLO}\n    ports:\n    - containerPort: 8080\n    env:\n    - name: POD_NAME\n      value: web\n"
-        ),
-    );
-    wait_for(
-        &c,
-        "web",
-        "{.status.conditions[?(@.type==\"Ready\")].status}",
-        |s| s == "True",
-    );
+    let c = up_with_ready_web();
     let no_ws = [("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")];
     for (bin, env) in [("kubectl", &no_ws[..]), (KUBECTL_SPDY_ONLY, &[][..])] {
         // Two connections in a row: each is its own pair of SPDY streams
