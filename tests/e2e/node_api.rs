@@ -328,6 +328,25 @@ fn kubectl_exec_into_a_wasm_pod_says_why_not() {
 
 const HELLO: &str = "localhost/skiff-e2e/hello-http:1";
 
+/// The local port `kubectl port-forward` announces in its stdout file
+/// (`Forwarding from 127.0.0.1:PORT -> …`), waiting up to 30 s for it.
+fn forwarded_port(out_path: &std::path::Path) -> Option<u16> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let printed = std::fs::read_to_string(out_path).unwrap_or_default();
+        let port = printed
+            .lines()
+            .find_map(|l| l.strip_prefix("Forwarding from 127.0.0.1:"))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|p| p.parse::<u16>().ok());
+        if port.is_some() {
+            return port;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
 /// `skiff up` with the job and hello-http examples, and a hello-http pod
 /// `web` (port 8080) that is Ready.
 fn up_with_ready_web() -> Cluster {
@@ -375,17 +394,7 @@ fn kubectl_port_forward_to_a_wasm_http_pod() {
         .stderr(err_file)
         .spawn()
         .unwrap_or_else(|e| panic!("running kubectl: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut port = None;
-    while port.is_none() && Instant::now() < deadline {
-        let printed = std::fs::read_to_string(&out_path).unwrap_or_default();
-        port = printed
-            .lines()
-            .find_map(|l| l.strip_prefix("Forwarding from 127.0.0.1:"))
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|p| p.parse::<u16>().ok());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let port = forwarded_port(&out_path);
     let result = port.map(|p| {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], p));
         (0..2)
@@ -552,7 +561,7 @@ fn kubectl_exec_over_spdy() {
     assert_eq!(text(&read.stdout), "copied in\n", "{}", text(&read.stderr));
     // attach -i: the same streams, to the container's main process.
     let reader = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: reader\nspec:\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: {image}\n    stdin: true\n    command: [\"sh\", \"-c\", \"read x; echo got $x\"]\n"
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: reader\nspec:\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: {image}\n    stdin: true\n    command: [\"sh\", \"-c\", \"read x; echo got $x; sleep 1\"]\n"
     );
     apply(&c, &reader);
     wait_for(&c, "reader", "{.status.phase}", |p| p == "Running");
@@ -624,17 +633,7 @@ fn port_forward_twice(c: &Cluster, bin: &str, env: &[(&str, &str)]) -> Vec<Strin
         .spawn()
         .unwrap_or_else(|e| panic!("running {bin}: {e}"));
     let _child = KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut port = None;
-    while port.is_none() && Instant::now() < deadline {
-        let printed = std::fs::read_to_string(&out_path).unwrap_or_default();
-        port = printed
-            .lines()
-            .find_map(|l| l.strip_prefix("Forwarding from 127.0.0.1:"))
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|p| p.parse::<u16>().ok());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let port = forwarded_port(&out_path);
     let stderr = || std::fs::read_to_string(&err_path).unwrap_or_default();
     let Some(port) = port else {
         panic!("{bin} port-forward printed no port: {}", stderr());
