@@ -9,6 +9,7 @@ mod daemonsets;
 mod durability;
 mod garbage;
 mod gc;
+mod hostns;
 mod images;
 mod init;
 mod jobs;

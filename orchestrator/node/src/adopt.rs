@@ -120,7 +120,10 @@ impl Inventory {
     pub fn claim_addresses(&self, ips: &podip::Allocator) {
         let map = self.by_uid.lock().unwrap_or_else(|p| p.into_inner());
         for (uid, f) in map.iter() {
-            if let Some(ip) = f.sandbox.config.pod_ip {
+            // A `hostNetwork` sandbox's address is the node's, not the allocator's.
+            if let Some(ip) = f.sandbox.config.pod_ip
+                && !f.sandbox.config.namespaces.host_network()
+            {
                 ips.allocate(uid, Some(ip));
             }
         }
@@ -152,7 +155,9 @@ impl Inventory {
             tracing::info!(pod = %format!("{}/{}", c.namespace, c.name), uid = %c.uid,
                 "removing the sandbox of a pod no longer bound to this node");
             remove(f.runtime.as_ref(), &f.sandbox.id).await;
-            if let Some(ip) = c.pod_ip {
+            if let Some(ip) = c.pod_ip
+                && !c.namespaces.host_network()
+            {
                 ips.release(ip);
             }
         }

@@ -339,8 +339,11 @@ fn reclaim_address(ctx: &worker::Ctx, pod: &Pod) {
         .as_ref()
         .and_then(|s| s.pod_ip.as_deref())
         .and_then(|ip| ip.parse::<IpAddr>().ok());
+    // A `hostNetwork` pod's address is the node's, not the allocator's.
+    let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
     if let Some(ip) = ip
         && pod.metadata.deletion_timestamp.is_none()
+        && !host_network
     {
         ctx.ips.allocate(&pod.uid().unwrap_or_default(), Some(ip));
     }

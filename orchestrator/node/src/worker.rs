@@ -306,6 +306,11 @@ impl Worker {
             pod_ip: self.pod_ip,
             labels: self.pod.labels().clone(),
             annotations: self.pod.annotations().clone(),
+            namespaces: skiff_runtime::NamespaceOption::host(
+                spec.host_network == Some(true),
+                spec.host_pid == Some(true),
+                spec.host_ipc == Some(true),
+            ),
         };
         match runtime.run_pod_sandbox(&config).await {
             Ok(id) => {
@@ -329,8 +334,13 @@ impl Worker {
     /// Gives the pod its address (the one its status names after an agent
     /// restart, if still free) and, for a pod sharing the node's network
     /// namespace (Wasm), puts it on the bridge; native sandboxes plug their
-    /// own veth in.
+    /// own veth in. A `hostNetwork` pod's address is the node's, as with
+    /// the kubelet: taken from no allocator, put on no bridge.
     async fn assign_address(&mut self, handler: &str, uid: &str) -> Result<(), String> {
+        if self.pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+            self.pod_ip = Some(self.ctx.cfg.address);
+            return Ok(());
+        }
         let before = self
             .pod
             .status
@@ -1159,7 +1169,8 @@ impl Worker {
         }
     }
 
-    /// Removes the sandbox and returns the pod address.
+    /// Removes the sandbox and returns the pod address (a `hostNetwork`
+    /// pod's is the node's: it was never the pod's to return).
     async fn teardown(&mut self) {
         self.volumes.teardown().await;
         if let (Some(rt), Some(sb)) = (self.runtime.as_ref(), self.sandbox.take())
@@ -1167,7 +1178,8 @@ impl Worker {
         {
             tracing::warn!(error = %e, "removing the pod sandbox");
         }
-        if let Some(ip) = self.pod_ip.take() {
+        let host_network = self.pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+        if let Some(ip) = self.pod_ip.take().filter(|_| !host_network) {
             let handler = self.runtime.as_ref().map(|r| r.handler());
             if let Some(net) = &self.ctx.cfg.network
                 && handler.is_some()
@@ -1291,9 +1303,8 @@ async fn sleep_until(t: Option<Instant>) {
 /// different semantics.
 ///
 /// Sidecars (init containers with `restartPolicy: Always`) would need their
-/// own lifecycle next to the app containers. The host namespaces would put
-/// the pod's processes (or, for Wasm, its listeners) on the node's network,
-/// pid or IPC namespace, which the sandbox does not do yet.
+/// own lifecycle next to the app containers. (`hostNetwork`, `hostPID` and
+/// `hostIPC` are served: see [`skiff_runtime::NamespaceOption`].)
 fn unsupported(spec: &k8s_openapi::api::core::v1::PodSpec) -> Option<&'static str> {
     let sidecar = spec
         .init_containers
@@ -1302,12 +1313,6 @@ fn unsupported(spec: &k8s_openapi::api::core::v1::PodSpec) -> Option<&'static st
         .any(|c| c.restart_policy.as_deref() == Some("Always"));
     if sidecar {
         Some("sidecar init containers (restartPolicy: Always) are")
-    } else if spec.host_network == Some(true) {
-        Some("hostNetwork is")
-    } else if spec.host_pid == Some(true) {
-        Some("hostPID is")
-    } else if spec.host_ipc == Some(true) {
-        Some("hostIPC is")
     } else {
         None
     }
@@ -1318,14 +1323,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_namespaces_and_sidecars_are_refused() {
+    fn sidecars_are_refused_and_host_namespaces_served() {
         use k8s_openapi::api::core::v1::PodSpec;
         assert_eq!(unsupported(&PodSpec::default()), None);
         let host = PodSpec {
             host_network: Some(true),
+            host_pid: Some(true),
+            host_ipc: Some(true),
             ..Default::default()
         };
-        assert_eq!(unsupported(&host), Some("hostNetwork is"));
+        assert_eq!(unsupported(&host), None);
         let sidecar = PodSpec {
             init_containers: Some(vec![Container {
                 restart_policy: Some("Always".into()),

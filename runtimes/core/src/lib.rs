@@ -49,7 +49,9 @@ pub use image::{
     ImageSpec, ImageStatus, RegistryAuth, StoredReference, group_references, is_loopback_registry,
 };
 pub use runtime::{ExecService, ImageService, Runtime, StatsService};
-pub use sandbox::{PodSandboxConfig, PodSandboxState, PodSandboxStatus};
+pub use sandbox::{
+    NamespaceMode, NamespaceOption, PodSandboxConfig, PodSandboxState, PodSandboxStatus,
+};
 pub use state::{ContainerState, ExitReason};
 
 /// The exit code the runtime reports for a container it had to kill (as a

@@ -13,7 +13,9 @@ use oci_spec::runtime::{
     Spec, SpecBuilder, UserBuilder, get_default_maskedpaths, get_default_mounts,
     get_default_readonly_paths,
 };
-use skiff_runtime::{ContainerConfig, RuntimeError, SecurityContext};
+use skiff_runtime::{
+    ContainerConfig, NamespaceMode, NamespaceOption, RuntimeError, SecurityContext,
+};
 
 use crate::error::BundleError;
 use crate::{etcfiles, security};
@@ -24,10 +26,17 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 /// Inputs of a bundle besides the two configs.
 #[derive(Debug, Clone)]
 pub struct BundleParams {
-    /// The container's hostname (the pod name, as in Kubernetes).
+    /// The container's hostname (the pod name, as in Kubernetes; the
+    /// node's for a pod on the node's network).
     pub hostname: String,
-    /// Network namespace file of the pod to join.
+    /// Network namespace file of the pod to join; `None` with a pod
+    /// network namespace asks for a new one.
     pub netns: Option<PathBuf>,
+    /// Which namespaces are the node's: those get no `linux.namespaces`
+    /// entry, so the container stays in the shim's (the agent's). A
+    /// network namespace of the node's also means its UTS namespace (as
+    /// containerd does), so the spec sets no hostname.
+    pub namespaces: NamespaceOption,
     /// cgroup path relative to each hierarchy's root.
     pub cgroups_path: String,
     /// Pids limit (the kubelet's pod pids limit).
@@ -42,7 +51,8 @@ pub struct BundleParams {
 /// Writes the files [`build_spec`] bind-mounts from `p.etc_dir`.
 pub fn write_etc_files(p: &BundleParams) -> Result<(), RuntimeError> {
     if let Some(dir) = &p.etc_dir {
-        etcfiles::write(dir, &p.hostname, p.pod_ip).map_err(|e| RuntimeError::io(dir, e))?;
+        etcfiles::write(dir, &p.hostname, p.pod_ip, p.namespaces.host_network())
+            .map_err(|e| RuntimeError::io(dir, e))?;
     }
     Ok(())
 }
@@ -147,6 +157,18 @@ fn bind(source: &Path, destination: &str, readonly: bool) -> Result<Mount, Bundl
         .build()?)
 }
 
+/// Each namespace kind a container may get, and whose it is: the mount
+/// namespace is always the container's own; UTS goes with the network.
+fn new_namespaces(o: &NamespaceOption) -> [(LinuxNamespaceType, NamespaceMode); 5] {
+    [
+        (LinuxNamespaceType::Pid, o.pid),
+        (LinuxNamespaceType::Ipc, o.ipc),
+        (LinuxNamespaceType::Uts, o.network),
+        (LinuxNamespaceType::Mount, NamespaceMode::Pod),
+        (LinuxNamespaceType::Network, o.network),
+    ]
+}
+
 /// Builds the runtime spec.
 pub fn build_spec(
     image: &ImageConfiguration,
@@ -207,24 +229,18 @@ pub fn build_spec(
         mounts.push(bind(&m.host_path, &m.container_path, m.readonly).map_err(spec_err)?);
     }
     let mut namespaces = Vec::new();
-    for typ in [
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-    ] {
-        namespaces.push(
-            LinuxNamespaceBuilder::default()
-                .typ(typ)
-                .build()
-                .map_err(oci_err)?,
-        );
+    for (typ, mode) in new_namespaces(&p.namespaces) {
+        if mode == NamespaceMode::Node {
+            continue;
+        }
+        let mut ns = LinuxNamespaceBuilder::default().typ(typ);
+        if typ == LinuxNamespaceType::Network
+            && let Some(path) = &p.netns
+        {
+            ns = ns.path(path.clone());
+        }
+        namespaces.push(ns.build().map_err(oci_err)?);
     }
-    let mut net = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
-    if let Some(path) = &p.netns {
-        net = net.path(path.clone());
-    }
-    namespaces.push(net.build().map_err(oci_err)?);
     let mut resources = LinuxResourcesBuilder::default();
     if let Some(bytes) = c.resources.memory_limit_bytes {
         let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
@@ -300,7 +316,7 @@ pub fn build_spec(
         linux = linux.seccomp(profile);
     }
     let linux = linux.build().map_err(oci_err)?;
-    SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .root(
             RootBuilder::default()
@@ -314,7 +330,13 @@ pub fn build_spec(
         .mounts(mounts)
         .linux(linux)
         .build()
-        .map_err(oci_err)
+        .map_err(oci_err)?;
+    if p.namespaces.host_network() {
+        // Set in the node's UTS namespace, it would rename the node. (Not
+        // merely left unset: the builder would fill in oci-spec's default.)
+        spec.set_hostname(None);
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]
@@ -324,6 +346,15 @@ mod tests {
 
     fn image(json: &str) -> ImageConfiguration {
         serde_json::from_str(json).unwrap()
+    }
+
+    fn namespace_kinds(spec: &serde_json::Value) -> Vec<String> {
+        spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     #[test]
@@ -369,6 +400,7 @@ mod tests {
             pids_limit: Some(64),
             pod_ip: None,
             etc_dir: Some("/state/c1/etc".into()),
+            namespaces: NamespaceOption::default(),
         };
         let spec = build_spec(&img, &c, &p).unwrap();
         let json = serde_json::to_value(&spec).unwrap();
@@ -395,5 +427,38 @@ mod tests {
         assert_eq!(json["process"]["noNewPrivileges"], true);
         assert!(json["linux"]["seccomp"].is_null());
         assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], false);
+        assert_eq!(
+            namespace_kinds(&json),
+            ["pid", "ipc", "uts", "mount", "network"]
+        );
+        assert_eq!(json["linux"]["namespaces"][4]["path"], "/run/netns/x");
+    }
+
+    #[test]
+    fn host_namespaces_are_left_out_of_the_spec() {
+        let img = image(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},
+               "config":{"Cmd":["sh"]}}"#,
+        );
+        let c = ContainerConfig::new("x", ImageSpec::new("i"));
+        let spec_of = |namespaces: NamespaceOption| {
+            let p = BundleParams {
+                hostname: "node-a".into(),
+                netns: None,
+                cgroups_path: "skiff/c1".into(),
+                pids_limit: None,
+                pod_ip: None,
+                etc_dir: None,
+                namespaces,
+            };
+            serde_json::to_value(build_spec(&img, &c, &p).unwrap()).unwrap()
+        };
+        let host_net = spec_of(NamespaceOption::host(true, false, false));
+        assert_eq!(namespace_kinds(&host_net), ["pid", "ipc", "mount"]);
+        assert!(host_net["hostname"].is_null(), "would rename the node");
+        let host_pid_ipc = spec_of(NamespaceOption::host(false, true, true));
+        assert_eq!(namespace_kinds(&host_pid_ipc), ["uts", "mount", "network"]);
+        assert!(host_pid_ipc["linux"]["namespaces"][2]["path"].is_null());
+        assert_eq!(host_pid_ipc["hostname"], "node-a");
     }
 }

@@ -6,6 +6,15 @@
 //! resolver on the host's 127.0.0.53 is out of reach from the pod's network
 //! namespace), as the kubelet does with `--resolv-conf`; the sandbox config
 //! carries no DNS settings yet.
+//!
+//! A pod on the node's network (`hostNetwork`) gets what the kubelet gives
+//! one: the node's own `/etc/hosts` under the kubelet's host-network
+//! header, the node's hostname, and the node's `resolv.conf` whole — its
+//! loopback resolver is reachable from the node's namespace. That is the
+//! kubelet's answer for `dnsPolicy` `ClusterFirst` (the default, which a
+//! host-network pod turns into `Default`) and `Default`; and, since Skiff
+//! serves no cluster DNS yet, for `ClusterFirstWithHostNet` too (the
+//! kubelet also falls back to `Default` when it has no cluster DNS).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +44,17 @@ pub fn hosts(hostname: &str, pod_ip: Option<IpAddr>) -> String {
     s
 }
 
+/// The kubelet's hosts file for a pod on the node's network: the node's
+/// own `/etc/hosts` content under its header.
+pub fn node_hosts(host_hosts: &str) -> String {
+    let mut s = String::from("# Kubernetes-managed hosts file (host network).\n");
+    s.push_str(host_hosts);
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}
+
 /// `host` (a resolv.conf) without loopback nameservers.
 pub fn resolv_conf(host: &str) -> String {
     let mut out = String::new();
@@ -55,17 +75,26 @@ pub fn resolv_conf(host: &str) -> String {
 }
 
 /// Writes the three files into `dir`; returns `(file, mount point)` pairs.
+/// `host_network`: the container is in the node's network namespace
+/// (`hostname` is then the node's).
 pub fn write(
     dir: &Path,
     hostname: &str,
     pod_ip: Option<IpAddr>,
+    host_network: bool,
 ) -> std::io::Result<Vec<(PathBuf, &'static str)>> {
     std::fs::create_dir_all(dir)?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let (hosts, resolv) = if host_network {
+        let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        (node_hosts(&host_hosts), host_resolv)
+    } else {
+        (hosts(hostname, pod_ip), resolv_conf(&host_resolv))
+    };
     for (name, content) in [
-        ("hosts", hosts(hostname, pod_ip)),
+        ("hosts", hosts),
         ("hostname", format!("{hostname}\n")),
-        ("resolv.conf", resolv_conf(&host_resolv)),
+        ("resolv.conf", resolv),
     ] {
         std::fs::write(dir.join(name), content)?;
     }
@@ -82,6 +111,31 @@ mod tests {
         assert!(h.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("10.88.0.5\tweb-0\n"));
         assert!(!hosts("web-0", None).contains("web-0"));
+    }
+
+    #[test]
+    fn host_network_pods_get_the_nodes_hosts_file_and_resolver() {
+        let h = node_hosts("127.0.0.1 localhost\n10.0.0.7 node-a");
+        assert_eq!(
+            h,
+            "# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n10.0.0.7 node-a\n"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        write(
+            dir.path(),
+            "node-a",
+            Some("10.0.0.7".parse().expect("ip")),
+            true,
+        )
+        .expect("write");
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).expect("read");
+        assert_eq!(read("hostname"), "node-a\n");
+        let node = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        assert_eq!(read("hosts"), node_hosts(&node));
+        assert_eq!(
+            read("resolv.conf"),
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+        );
     }
 
     #[test]

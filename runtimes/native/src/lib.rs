@@ -8,7 +8,9 @@
 //! can run exactly what Skiff runs. The executor lives in the
 //! `skiff-native-shim` binary ([`shim`]): one process per container that
 //! creates the cgroup (cgroups-rs, v1 or v2), new pid/mount/uts/ipc
-//! namespaces, joins the pod's network namespace, pivots into the rootfs,
+//! namespaces, joins the pod's network namespace (a pod with `hostNetwork`,
+//! `hostPID` or `hostIPC` keeps the node's instead, see
+//! [`skiff_runtime::NamespaceOption`]), pivots into the rootfs,
 //! execs the process and records logs (CRI format) and the exit status.
 //! Its state lives in files, so a restarted runtime re-adopts running
 //! containers; exec and stats are supported.

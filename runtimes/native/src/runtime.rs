@@ -1,5 +1,6 @@
 //! [`NativeRuntime`]: the [`Runtime`] trait for Linux containers. Each pod
-//! sandbox owns a network namespace kept as a bind-mounted file; each
+//! sandbox owns a network namespace kept as a bind-mounted file (unless it
+//! is on the node's network, see [`skiff_runtime::NamespaceOption`]); each
 //! container is a bundle (overlay rootfs + `config.json`) run by its own
 //! shim process.
 
@@ -194,7 +195,8 @@ struct Sandbox {
     config: PodSandboxConfig,
     state: PodSandboxState,
     created_at: Timestamp,
-    netns: PathBuf,
+    /// `None`: the sandbox is on the node's network.
+    netns: Option<PathBuf>,
 }
 
 struct Record {
@@ -435,6 +437,37 @@ impl NativeRuntime {
         state::save(&self.sandbox_file(id), &meta)
     }
 
+    /// Creates sandbox `id`'s network namespace file and, with a pod
+    /// network and a pod IP, plugs it into the bridge.
+    async fn create_netns(&self, id: &str, config: &PodSandboxConfig) -> Result<PathBuf> {
+        let netns = self.config.root.join("netns").join(id);
+        let out = tokio::process::Command::new(&self.config.shim)
+            .arg("netns")
+            .arg(&netns)
+            .output()
+            .await
+            .map_err(io_err(&self.config.shim))?;
+        if !out.status.success() {
+            return Err(RuntimeError::Internal {
+                message: format!(
+                    "creating the pod network namespace: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        if let (Some(net), Some(std::net::IpAddr::V4(ip))) =
+            (self.config.network.clone(), config.pod_ip)
+        {
+            let ns = netns.clone();
+            if let Err(e) = blocking(move || network::attach(&net, &ns, ip)).await {
+                let _ = umount2(&netns, MntFlags::MNT_DETACH);
+                let _ = std::fs::remove_file(&netns);
+                return Err(e);
+            }
+        }
+        Ok(netns)
+    }
+
     fn sandbox_file(&self, id: &str) -> PathBuf {
         self.config
             .root
@@ -536,31 +569,13 @@ impl Runtime for NativeRuntime {
 
     async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String> {
         let id = random_id();
-        let netns = self.config.root.join("netns").join(&id);
-        let out = tokio::process::Command::new(&self.config.shim)
-            .arg("netns")
-            .arg(&netns)
-            .output()
-            .await
-            .map_err(io_err(&self.config.shim))?;
-        if !out.status.success() {
-            return Err(RuntimeError::Internal {
-                message: format!(
-                    "creating the pod network namespace: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            });
-        }
-        if let (Some(net), Some(std::net::IpAddr::V4(ip))) =
-            (self.config.network.clone(), config.pod_ip)
-        {
-            let ns = netns.clone();
-            if let Err(e) = blocking(move || network::attach(&net, &ns, ip)).await {
-                let _ = umount2(&netns, MntFlags::MNT_DETACH);
-                let _ = std::fs::remove_file(&netns);
-                return Err(e);
-            }
-        }
+        // On the node's network there is nothing to create or plug in:
+        // containers stay in the namespace the shim (the agent) is in.
+        let netns = if config.namespaces.host_network() {
+            None
+        } else {
+            Some(self.create_netns(&id, config).await?)
+        };
         self.sandboxes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -606,20 +621,23 @@ impl Runtime for NativeRuntime {
             .unwrap_or_else(|p| p.into_inner())
             .remove(sandbox_id);
         if let Some(s) = sandbox {
-            if let (Some(_), Some(std::net::IpAddr::V4(ip))) =
-                (&self.config.network, s.config.pod_ip)
-            {
-                // The pair would go with the namespace once it is freed;
-                // deleting it now frees the address on the bridge at once.
-                let ns = s.netns.clone();
-                let _ = blocking(move || {
-                    network::detach(&ns, ip);
-                    Ok(())
-                })
-                .await;
+            // A sandbox on the node's network has no namespace and no veth.
+            if let Some(netns) = &s.netns {
+                if let (Some(_), Some(std::net::IpAddr::V4(ip))) =
+                    (&self.config.network, s.config.pod_ip)
+                {
+                    // The pair would go with the namespace once it is freed;
+                    // deleting it now frees the address on the bridge at once.
+                    let ns = netns.clone();
+                    let _ = blocking(move || {
+                        network::detach(&ns, ip);
+                        Ok(())
+                    })
+                    .await;
+                }
+                let _ = umount2(netns, MntFlags::MNT_DETACH);
+                let _ = std::fs::remove_file(netns);
             }
-            let _ = umount2(&s.netns, MntFlags::MNT_DETACH);
-            let _ = std::fs::remove_file(&s.netns);
             let _ = std::fs::remove_file(self.sandbox_file(sandbox_id));
         }
         Ok(())
@@ -655,7 +673,7 @@ impl Runtime for NativeRuntime {
     }
 
     async fn create_container(&self, sandbox_id: &str, config: &ContainerConfig) -> Result<String> {
-        let (hostname, netns, log_dir, pod_ip) = {
+        let (hostname, netns, log_dir, pod_ip, namespaces) = {
             let map = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
             let s = map.get(sandbox_id).ok_or_else(|| RuntimeError::NotFound {
                 kind: "pod sandbox",
@@ -674,7 +692,20 @@ impl Runtime for NativeRuntime {
                 s.netns.clone(),
                 s.config.log_directory.clone(),
                 s.config.pod_ip,
+                s.config.namespaces,
             )
+        };
+        // A container on the node's network has the node's name (as with
+        // containerd), in /etc/hostname too.
+        let hostname = if namespaces.host_network() {
+            nix::unistd::gethostname()
+                .map_err(|e| RuntimeError::Internal {
+                    message: format!("reading the node's hostname: {e}"),
+                })?
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            hostname
         };
         let store = Arc::clone(&self.images.store);
         let record = store
@@ -688,7 +719,8 @@ impl Runtime for NativeRuntime {
         let log_path = log_dir.join(&config.log_path);
         let params = BundleParams {
             hostname,
-            netns: Some(netns),
+            netns,
+            namespaces,
             cgroups_path: cgroup_path(&id),
             pids_limit: self.config.pids_limit,
             pod_ip,

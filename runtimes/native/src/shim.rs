@@ -1,5 +1,7 @@
 //! The per-container shim, run as its own process (`skiff-native-shim`):
-//! it creates the cgroup, enters new namespaces, forks the container's PID 1,
+//! it creates the cgroup, enters new namespaces (those the bundle lists: a
+//! pod sharing the node's PID, IPC or network namespace keeps the shim's),
+//! forks the container's main process (PID 1 in its own PID namespace),
 //! copies its stdout/stderr into the CRI log file and records its exit
 //! status in `exit.json`. Being a separate, single-threaded process is what
 //! makes `fork` safe here and lets a container outlive the runtime process.
@@ -246,26 +248,34 @@ fn run_in_cgroup(dir: &Path, cfg: &ShimConfig, spec: &Spec, cgroup: &Cgroup) -> 
     let (sync_r, sync_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err("pipe"))?;
 
     // The mount namespace is unshared by the child alone: pivot_root moves
-    // the root of every process in a namespace, the shim's included.
-    let mut flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
+    // the root of every process in a namespace, the shim's included. A
+    // kind the spec does not list stays the shim's own, i.e. the node's
+    // (`hostPID`, `hostIPC`, `hostNetwork`), as under runc.
     let namespaces = spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
-    match namespaces
-        .iter()
-        .find(|n| n.typ() == LinuxNamespaceType::Network)
-    {
-        Some(n) if n.path().is_some() => {
-            let p = n.path().clone().unwrap_or_default();
-            let f = File::open(&p).map_err(err(p.display()))?;
-            setns(f.as_fd(), CloneFlags::CLONE_NEWNET).map_err(err("setns(net)"))?;
+    let mut flags = CloneFlags::empty();
+    for n in &namespaces {
+        let flag = match n.typ() {
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            // Mount: the child's; others are not used by Skiff's bundles.
+            _ => continue,
+        };
+        match n.path() {
+            Some(p) => {
+                let f = File::open(p).map_err(err(p.display()))?;
+                setns(f.as_fd(), flag).map_err(err(format!("setns({})", p.display())))?;
+            }
+            None => flags |= flag,
         }
-        Some(_) => flags |= CloneFlags::CLONE_NEWNET,
-        None => {}
     }
     unshare(flags).map_err(err("unshare"))?;
+    let own_pids = flags.contains(CloneFlags::CLONE_NEWPID);
 
     match sys::fork().map_err(err("fork"))? {
         ForkResult::Child => {
@@ -279,7 +289,7 @@ fn run_in_cgroup(dir: &Path, cfg: &ShimConfig, spec: &Spec, cgroup: &Cgroup) -> 
         }
         ForkResult::Parent { child } => {
             drop((child_stdio, sync_r));
-            supervise(dir, cfg, cgroup, child, shim_stdio, sync_w)
+            supervise(dir, cfg, cgroup, child, shim_stdio, sync_w, own_pids)
         }
     }
 }
@@ -291,6 +301,7 @@ fn supervise(
     child: Pid,
     stdio: ShimStdio,
     sync_w: OwnedFd,
+    own_pids: bool,
 ) -> Result<(), String> {
     // Before the container is released: if this fails, it never runs.
     let mut hub = Hub::bind(dir, stdio.input, stdio.terminal, cfg.stdin_once)?;
@@ -313,7 +324,22 @@ fn supervise(
     }
     // No threads here: after unshare(CLONE_NEWPID) this process cannot
     // create any, so one poll loop copies both streams and serves attach.
-    copy_to_log(stdio.stdout, stdio.stderr, &mut log, &mut hub);
+    // In the node's PID namespace no kernel kills the rest of the
+    // container when its main process exits, and they may hold the
+    // streams open: the loop also watches the main process and then kills
+    // what is left in the cgroup, as runc's shim does there.
+    let main_exit = if own_pids {
+        None
+    } else {
+        Some(sys::pidfd_open(child).map_err(err("pidfd_open"))?)
+    };
+    copy_to_log(
+        stdio.stdout,
+        stdio.stderr,
+        &mut log,
+        &mut hub,
+        main_exit.map(|fd| (fd, cgroup)),
+    );
     drop(hub);
     let exit_code = loop {
         match waitpid(child, None) {
@@ -332,6 +358,10 @@ fn supervise(
     std::fs::write(&tmp, serde_json::to_vec(&status).unwrap_or_default())
         .map_err(err("exit.json"))?;
     std::fs::rename(&tmp, dir.join(EXIT_FILE)).map_err(err("exit.json"))?;
+    if !own_pids {
+        // Whatever closed its streams early and lives on.
+        kill_all(cgroup);
+    }
     // PID 1 is gone, so the kernel is killing the rest; give it a moment.
     for _ in 0..50 {
         if cgroup.delete().is_ok() {
@@ -380,16 +410,33 @@ impl RotatingLog {
     }
 }
 
+/// SIGKILLs every process in `cgroup`.
+fn kill_all(cgroup: &Cgroup) {
+    for task in cgroup.procs() {
+        if let Ok(pid) = i32::try_from(task.pid) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 /// Copies both streams into the CRI log, a record per line, and to attached
-/// clients, until both close; serves the attach socket meanwhile.
-fn copy_to_log(out_r: OwnedFd, err_r: Option<OwnedFd>, log: &mut RotatingLog, hub: &mut Hub) {
+/// clients, until both close; serves the attach socket meanwhile. With
+/// `main_exit` (a pidfd of the main process and its cgroup), the rest of
+/// the cgroup is killed once the main process exits.
+fn copy_to_log(
+    out_r: OwnedFd,
+    err_r: Option<OwnedFd>,
+    log: &mut RotatingLog,
+    hub: &mut Hub,
+    mut main_exit: Option<(OwnedFd, &Cgroup)>,
+) {
     let mut streams = [
         (Some(out_r), Stream::Stdout, Vec::<u8>::new()),
         (err_r, Stream::Stderr, Vec::<u8>::new()),
     ];
     let mut buf = [0u8; 8192];
     while streams.iter().any(|s| s.0.is_some()) {
-        let (ready, hub_ready): (Vec<bool>, Vec<bool>) = {
+        let (ready, hub_ready, exited): (Vec<bool>, Vec<bool>, bool) = {
             let mut fds: Vec<PollFd> = streams
                 .iter()
                 .filter_map(|s| s.0.as_ref())
@@ -401,6 +448,9 @@ fn copy_to_log(out_r: OwnedFd, err_r: Option<OwnedFd>, log: &mut RotatingLog, hu
                     .into_iter()
                     .map(|(fd, flags)| PollFd::new(fd, flags)),
             );
+            if let Some((fd, _)) = &main_exit {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            }
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(nix::Error::EINTR) => continue,
@@ -410,9 +460,13 @@ fn copy_to_log(out_r: OwnedFd, err_r: Option<OwnedFd>, log: &mut RotatingLog, hu
                 .iter()
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
+            let exited = main_exit.is_some() && all.pop().unwrap_or(false);
             let hub_ready = all.split_off(n_streams.min(all.len()));
-            (all, hub_ready)
+            (all, hub_ready, exited)
         };
+        if exited && let Some((_, cgroup)) = main_exit.take() {
+            kill_all(cgroup);
+        }
         hub.ready(&hub_ready);
         let mut i = 0;
         for (fd, stream, pending) in streams.iter_mut() {

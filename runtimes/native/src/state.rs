@@ -19,8 +19,10 @@ pub struct SandboxMeta {
     pub ready: bool,
     /// Creation time.
     pub created_at: Timestamp,
-    /// The bind-mounted network namespace file.
-    pub netns: PathBuf,
+    /// The bind-mounted network namespace file; `None` for a sandbox on
+    /// the node's network.
+    #[serde(default)]
+    pub netns: Option<PathBuf>,
 }
 
 /// A container as stored in `containers/<id>/container.json`; its runtime

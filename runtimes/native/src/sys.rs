@@ -37,3 +37,20 @@ pub fn fork() -> nix::Result<nix::unistd::ForkResult> {
         nix::unistd::fork()
     }
 }
+
+/// A descriptor that polls readable once process `pid` has exited
+/// (`pidfd_open(2)`, Linux 5.3).
+pub fn pidfd_open(pid: nix::unistd::Pid) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    #[allow(unsafe_code, reason = "nix has no pidfd_open")]
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // or -1; it touches no memory of this process.
+    let rc = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = i32::try_from(rc).map_err(|_| std::io::Error::other("pidfd_open: bad descriptor"))?;
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(unsafe_code, reason = "taking ownership of a raw descriptor")]
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}

@@ -438,6 +438,15 @@ impl Runtime for WasmRuntime {
         Some(self)
     }
 
+    /// A Wasm sandbox is bookkeeping only: its containers run in the
+    /// agent's process, in the node's namespaces, whatever
+    /// `config.namespaces` says. With `hostNetwork` (network
+    /// [`NamespaceMode::Node`](skiff_runtime::NamespaceMode)) the agent
+    /// passes the node's address as the pod IP, so services listen (and
+    /// outgoing calls leave) on the node's address, which is all
+    /// `hostNetwork` means for a Wasm pod. `hostPID` and `hostIPC` have no
+    /// meaning for a Wasm program (no processes to see, no System V IPC):
+    /// they are accepted and change nothing.
     async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String> {
         let id = self.new_id("");
         let log_dir = config.log_directory.clone();

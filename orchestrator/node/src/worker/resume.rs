@@ -55,10 +55,15 @@ impl Worker {
         tracing::info!(sandbox = %sandbox.id, handler = rt.handler(), "re-adopting the pod sandbox");
         self.sandbox = Some(sandbox.id.clone());
         self.runtime = Some(rt.clone());
-        self.pod_ip = sandbox
-            .config
-            .pod_ip
-            .and_then(|ip| self.ctx.ips.allocate(&sandbox.config.uid, Some(ip)));
+        // A `hostNetwork` sandbox's address is the node's, held by no allocator.
+        self.pod_ip = if sandbox.config.namespaces.host_network() {
+            Some(self.ctx.cfg.address)
+        } else {
+            sandbox
+                .config
+                .pod_ip
+                .and_then(|ip| self.ctx.ips.allocate(&sandbox.config.uid, Some(ip)))
+        };
         let names: Vec<String> = self.slots.iter().map(|s| s.name.clone()).collect();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut remove = adopt::unknown(&name_refs, &found.containers);

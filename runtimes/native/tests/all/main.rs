@@ -6,6 +6,7 @@ mod auth;
 mod conformance;
 mod fixture;
 mod gc;
+mod hostns;
 mod import;
 mod logrotate;
 mod run;
