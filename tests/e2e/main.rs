@@ -22,6 +22,7 @@ mod pullsecrets;
 mod python;
 mod restart;
 mod run_it;
+mod sidecars;
 mod statefulsets;
 mod top;
 mod workloads;

@@ -71,6 +71,36 @@ async fn wait_pod(
     }
 }
 
+/// The distinct phases of pod `name` in every version written after
+/// resourceVersion `since`, until it reaches `last` (bounded: 30 s).
+async fn watch_phases(
+    api: &Api<Pod>,
+    name: &str,
+    since: &str,
+    last: &str,
+) -> anyhow::Result<Vec<String>> {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{WatchEvent, WatchParams};
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={name}"))
+        .timeout(30);
+    let mut events = api.watch(&params, since).await?.boxed();
+    let mut phases: Vec<String> = Vec::new();
+    while let Some(ev) = events.try_next().await? {
+        let (WatchEvent::Added(p) | WatchEvent::Modified(p)) = ev else {
+            continue;
+        };
+        let now = phase(&p).to_owned();
+        if !now.is_empty() && phases.last() != Some(&now) {
+            phases.push(now);
+        }
+        if phases.last().map(String::as_str) == Some(last) {
+            return Ok(phases);
+        }
+    }
+    anyhow::bail!("pod {name} not {last} within 30 s; phases {phases:?}")
+}
+
 fn phase(p: &Pod) -> &str {
     p.status
         .as_ref()
@@ -151,18 +181,23 @@ async fn skiff_up_registers_a_ready_node_quickly() -> anyhow::Result<()> {
 #[tokio::test]
 async fn wasm_job_pod_goes_pending_running_succeeded() -> anyhow::Result<()> {
     let c = up();
-    c.apply(&pod_yaml("job", JOB, "Never", &["sleep", "1"], ""));
     let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
-    let (p, phases) = wait_pod(&api, "job", Duration::from_secs(20), |p| {
+    // Every version of the pod from its creation on, through a watch from
+    // just before it: a Wasm pod can be Running before a poll would see
+    // its Pending.
+    let since = api
+        .list_metadata(&kube::api::ListParams::default())
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    c.apply(&pod_yaml("job", JOB, "Never", &["sleep", "1"], ""));
+    let phases = watch_phases(&api, "job", &since, "Succeeded").await?;
+    assert_eq!(phases, ["Pending", "Running", "Succeeded"], "{phases:?}");
+    let (p, _) = wait_pod(&api, "job", Duration::from_secs(20), |p| {
         phase(p) == "Succeeded"
     })
     .await;
-    let order: Vec<&str> = phases
-        .iter()
-        .map(String::as_str)
-        .filter(|p| !p.is_empty())
-        .collect();
-    assert_eq!(order, ["Pending", "Running", "Succeeded"], "{phases:?}");
     let t = terminated(&p);
     assert_eq!(t.exit_code, 0);
     assert_eq!(t.reason.as_deref(), Some("Completed"));
@@ -268,6 +303,37 @@ async fn unsatisfiable_memory_request_stays_pending_with_failed_scheduling() -> 
     assert_eq!(cond.status, "False");
     assert_eq!(cond.reason.as_deref(), Some("Unschedulable"));
     assert_eq!(cond.message.as_deref(), Some(want));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_taken_host_port_keeps_the_second_pod_pending() -> anyhow::Result<()> {
+    let c = up();
+    let ports = "    ports:\n    - {containerPort: 8080, hostPort: 18080}\n";
+    c.apply(&pod_yaml("first", HELLO, "Always", &[], ports));
+    let api: Api<Pod> = Api::namespaced(c.client().await?, "default");
+    wait_pod(&api, "first", Duration::from_secs(20), |p| {
+        phase(p) == "Running"
+    })
+    .await;
+    c.apply(&pod_yaml("second", HELLO, "Always", &[], ports));
+    let want =
+        "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = c.kubectl_ok(&["describe", "pod", "second"]);
+        if d.contains("FailedScheduling") && d.contains(want) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no FailedScheduling event:\n{d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The port frees with its pod, and the second one is placed.
+    c.kubectl_ok(&["delete", "pod", "first", "--grace-period=0"]);
+    wait_pod(&api, "second", Duration::from_secs(30), |p| {
+        phase(p) == "Running"
+    })
+    .await;
     Ok(())
 }
 

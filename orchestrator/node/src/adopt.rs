@@ -307,6 +307,9 @@ pub fn restore(st: &k8s_openapi::api::core::v1::ContainerStatus, now: jiff::Time
 
 /// Whether a run that ended with `exit_code` is run again (the rule the
 /// worker applies to a live exit): a succeeded init container never is.
+/// A sidecar (init container with `restartPolicy: Always`) is asked about
+/// as an app container under `Always`: it is run again whatever the pod's
+/// policy, unless the pod is finishing (the worker decides that).
 pub fn restarts(policy: &str, init: bool, exit_code: i32) -> bool {
     match policy {
         _ if init && exit_code == 0 => false,

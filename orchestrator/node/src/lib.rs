@@ -38,6 +38,7 @@ pub mod env;
 pub mod event_queue;
 pub mod imagegc;
 pub mod lifecycle;
+pub mod netlink;
 pub mod network;
 pub mod podip;
 pub mod probe;
@@ -210,7 +211,18 @@ impl NodeAgent {
             &self.cfg.node_name,
         )
         .on_node();
+        let (runtime_classes, classes_w) = kube::runtime::reflector::store();
+        let classes = kube::runtime::reflector::reflector(
+            classes_w,
+            watcher(
+                Api::<k8s_openapi::api::node::v1::RuntimeClass>::all(self.client.clone()),
+                watcher::Config::default(),
+            ),
+        )
+        .default_backoff()
+        .for_each(|_| async {});
         let ctx = Arc::new(worker::Ctx {
+            runtime_classes,
             client: self.client.clone(),
             cfg: self.cfg.clone(),
             ips: podip::Allocator::new(self.cfg.pod_cidr()),
@@ -294,6 +306,7 @@ impl NodeAgent {
             _ = dispatch => {}
             _ = api_server => {}
             _ = image_gc => {}
+            _ = classes => {}
         }
         Ok(())
     }

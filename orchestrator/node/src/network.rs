@@ -11,10 +11,10 @@
 //!   on its link (the bridge answers ARP for its own addresses) and the
 //!   node delivers locally.
 //!
-//! Set-up goes through iproute2 (`ip`) rather than netlink: a handful of
-//! idempotent operations per node and pod do not justify an async
-//! netlink stack, `ip` is on every node, and an operator can replay and
-//! inspect exactly these commands (`ip addr show skiff0`).
+//! The bridge is set up once through iproute2 (`ip`), which an operator
+//! can replay and inspect (`ip addr show skiff0`); the per-pod address
+//! changes send the same rtnetlink messages directly ([`crate::netlink`]),
+//! as spawning `ip` for each pod cost more CPU than starting the pod.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -176,6 +176,12 @@ impl NodeNetwork {
     /// never touches the gateway's subnet route). Idempotent.
     pub async fn add_address(&self, addr: IpAddr) -> Result<(), Error> {
         let a = format!("{addr}/32");
+        if let IpAddr::V4(v4) = addr {
+            return crate::netlink::replace_address(&self.bridge, v4).map_err(|e| Error::Ip {
+                args: format!("addr replace {a} dev {}", self.bridge),
+                message: e.to_string(),
+            });
+        }
         ip(&["addr", "replace", &a, "dev", &self.bridge]).await?;
         Ok(())
     }
@@ -184,7 +190,16 @@ impl NodeNetwork {
     /// is not an error.
     pub async fn remove_address(&self, addr: IpAddr) {
         let a = format!("{addr}/32");
-        if let Err(e) = ip(&["addr", "del", &a, "dev", &self.bridge]).await {
+        let removed = match addr {
+            IpAddr::V4(v4) => crate::netlink::delete_address(&self.bridge, v4)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            IpAddr::V6(_) => ip(&["addr", "del", &a, "dev", &self.bridge])
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = removed {
             tracing::debug!(error = %e, "removing a pod address");
         }
     }

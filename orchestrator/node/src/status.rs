@@ -69,6 +69,9 @@ pub struct Slot {
     /// A (regular) init container: ready once it completed, not while it
     /// runs, as the kubelet reports them.
     pub init: bool,
+    /// A sidecar (an init container with `restartPolicy: Always`): started
+    /// and ready as an app container, kept running beside them.
+    pub sidecar: bool,
 }
 
 impl Slot {
@@ -88,6 +91,7 @@ impl Slot {
             started: false,
             ready: false,
             init: false,
+            sidecar: false,
         }
     }
 
@@ -102,6 +106,27 @@ impl Slot {
             },
             init: true,
             ..Slot::new(name, image)
+        }
+    }
+
+    /// A sidecar not yet run: it waits as `PodInitializing` as any init
+    /// container, but reports `started`/`ready` as an app container.
+    pub fn new_sidecar(name: &str, image: &str) -> Self {
+        Slot {
+            init: false,
+            sidecar: true,
+            ..Slot::new_init(name, image)
+        }
+    }
+
+    /// Whether the next init container (or the app containers) may start
+    /// after this one: a regular init container once it succeeded, a
+    /// sidecar once it started (the kubelet's `computeInitContainerActions`).
+    pub fn init_done(&self) -> bool {
+        if self.sidecar {
+            self.is_started()
+        } else {
+            self.succeeded()
         }
     }
 
@@ -220,19 +245,63 @@ pub fn phase(slots: &[Slot], restart_policy: &str) -> &'static str {
 }
 
 /// The pod phase with init containers (the init part of the kubelet's
-/// `getPhase`): an init container that failed under `restartPolicy: Never`
-/// fails the pod; otherwise the app containers decide, and they wait as
-/// `PodInitializing` (so Pending) until every init container succeeded.
+/// `getPhase`): a regular init container that failed under `restartPolicy:
+/// Never` fails the pod; otherwise the app containers decide, and they wait
+/// as `PodInitializing` (so Pending) until every init container succeeded
+/// or, for a sidecar, started. A running sidecar keeps the pod Running; a
+/// stopped one counts for nothing, so a Job pod whose app containers are
+/// done goes Succeeded or Failed by their results alone once its sidecars
+/// are stopped.
 pub fn pod_phase(inits: &[Slot], apps: &[Slot], restart_policy: &str) -> &'static str {
-    let failed_init = inits.iter().any(|s| match &s.state {
+    if init_failed(inits) && restart_policy == "Never" {
+        return "Failed";
+    }
+    // After an agent restart every container may be waiting again: a pod
+    // whose app containers ran is not Pending for its sidecars' sake.
+    let initialized = apps.iter().any(Slot::has_run);
+    let pending_sidecar = inits.iter().filter(|s| s.sidecar).any(|s| match &s.state {
+        State::Running { .. } => !s.started,
+        State::Terminated(_) => false,
+        State::Waiting { .. } => s.last_state.is_none(),
+    });
+    if pending_sidecar && !initialized {
+        return "Pending";
+    }
+    let sidecar_running = inits.iter().any(|s| s.sidecar && s.running());
+    match phase(apps, restart_policy) {
+        // Apps done but a sidecar still runs (it is being stopped).
+        "Succeeded" | "Failed" if sidecar_running => "Running",
+        p => p,
+    }
+}
+
+/// Whether slot `i` (init containers first, then app containers) may
+/// start now, as the kubelet's `computeInitContainerActions` decides: init
+/// containers run one at a time, in order, a regular one to success, a
+/// sidecar until it has started (its startup probe passed); the app
+/// containers wait for all of them; a sidecar before that point that
+/// exited is started again. Once the pod was initialized (an app container
+/// ran), only sidecars and app containers run, side by side.
+pub fn may_start(inits: &[Slot], apps: &[Slot], i: usize) -> bool {
+    let n_init = inits.len();
+    let sidecar = inits.get(i).is_some_and(|s| s.sidecar);
+    if apps.iter().any(Slot::has_run) {
+        return i >= n_init || sidecar;
+    }
+    match inits.iter().position(|s| !s.init_done()) {
+        Some(j) => i == j || (sidecar && i < j),
+        None => i >= n_init || sidecar,
+    }
+}
+
+/// A regular init container failed (and, under `restartPolicy: Never`,
+/// will not run again): sidecars do not count.
+pub fn init_failed(inits: &[Slot]) -> bool {
+    inits.iter().filter(|s| !s.sidecar).any(|s| match &s.state {
         State::Terminated(t) => t.exit_code != 0,
         State::Waiting { .. } => s.last_state.as_ref().is_some_and(|t| t.exit_code != 0),
         State::Running { .. } => false,
-    });
-    if failed_init && restart_policy == "Never" {
-        return "Failed";
-    }
-    phase(apps, restart_policy)
+    })
 }
 
 /// Restores an init container that the pod's status says succeeded, so an
@@ -290,7 +359,7 @@ fn initialized(
     }
     let incomplete: Vec<&str> = inits
         .iter()
-        .filter(|s| !s.succeeded())
+        .filter(|s| !s.init_done())
         .map(|s| s.name.as_str())
         .collect();
     if incomplete.is_empty() {
@@ -345,8 +414,11 @@ pub fn conditions(
 ) -> Vec<Value> {
     let now = stamp(jiff::Timestamp::now());
     let done = matches!(phase, "Succeeded" | "Failed");
-    let unready: Vec<&str> = slots
+    // Sidecars first, as the kubelet lists init then app container statuses.
+    let unready: Vec<&str> = inits
         .iter()
+        .filter(|s| s.sidecar)
+        .chain(slots)
         .filter(|s| !s.is_ready())
         .map(|s| s.name.as_str())
         .collect();
@@ -541,6 +613,166 @@ mod tests {
         assert_eq!(container_status(&inits2[1])["ready"], false);
         let c = conditions(&[], &inits2, &apps, "Pending", true);
         assert_eq!(c[1]["message"], "containers with incomplete status: [b]");
+    }
+
+    fn running(started: bool, ready: bool, base: &Slot) -> Slot {
+        Slot {
+            state: State::Running {
+                started_at: jiff::Timestamp::now(),
+            },
+            started,
+            ready,
+            ..base.clone()
+        }
+    }
+
+    #[test]
+    fn sidecars_gate_initialization_once_started_and_count_for_readiness() {
+        let side = Slot::new_sidecar("side", "i");
+        let app = Slot {
+            init: false,
+            ..Slot::new_init("app", "i")
+        };
+        // Not started yet (startup probe pending): still initializing.
+        let inits = [running(false, false, &side)];
+        assert_eq!(
+            pod_phase(&inits, std::slice::from_ref(&app), "Always"),
+            "Pending"
+        );
+        let c = conditions(&[], &inits, std::slice::from_ref(&app), "Pending", true);
+        assert_eq!(c[1]["status"], "False");
+        assert_eq!(c[1]["message"], "containers with incomplete status: [side]");
+        assert!(!inits[0].init_done());
+        let cs = container_status(&inits[0]);
+        assert_eq!(
+            (cs["started"].clone(), cs["ready"].clone()),
+            (json!(false), json!(false))
+        );
+
+        // Started: initialized, but its readiness still counts.
+        let inits = [running(true, false, &side)];
+        assert!(inits[0].init_done());
+        let apps = [running(true, true, &app)];
+        assert_eq!(pod_phase(&inits, &apps, "Always"), "Running");
+        let c = conditions(&[], &inits, &apps, "Running", true);
+        assert_eq!(c[1]["status"], "True");
+        assert_eq!(c[2]["status"], "False");
+        assert_eq!(c[2]["message"], "containers with unready status: [side]");
+        assert_eq!(c[3]["message"], "containers with unready status: [side]");
+        let inits = [running(true, true, &side)];
+        let c = conditions(&c, &inits, &apps, "Running", true);
+        assert_eq!(c[2]["status"], "True");
+        let cs = container_status(&inits[0]);
+        assert_eq!(
+            (cs["started"].clone(), cs["ready"].clone()),
+            (json!(true), json!(true))
+        );
+
+        // A sidecar that exited 0 is not "ready" the way a completed init
+        // container is.
+        let exited = Slot {
+            state: term(0),
+            ..side.clone()
+        };
+        assert_eq!(container_status(&exited)["ready"], false);
+    }
+
+    #[test]
+    fn init_containers_and_sidecars_start_in_order() {
+        let regular = Slot::new_init("migrate", "i");
+        let side = Slot::new_sidecar("side", "i");
+        let app = Slot {
+            init: false,
+            ..Slot::new_init("app", "i")
+        };
+        let apps = std::slice::from_ref(&app);
+        // [side, migrate, app]: only the sidecar may start first.
+        let inits = [side.clone(), regular.clone()];
+        let may = |inits: &[Slot], apps: &[Slot]| {
+            (0..3)
+                .filter(|&i| may_start(inits, apps, i))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(may(&inits, apps), [0]);
+        // Running but its startup probe has not passed: still only it.
+        let inits = [running(false, false, &side), regular.clone()];
+        assert_eq!(may(&inits, apps), [0]);
+        // Started: the next init container may start (and the sidecar,
+        // should it exit, again).
+        let inits = [running(true, false, &side), regular.clone()];
+        assert_eq!(may(&inits, apps), [0, 1]);
+        // The regular one succeeded: the app containers start.
+        let done = Slot {
+            state: term(0),
+            ..regular.clone()
+        };
+        let inits = [running(true, true, &side), done.clone()];
+        assert_eq!(may(&inits, apps), [0, 2]);
+        // Once an app container ran, a sidecar that exits no longer holds
+        // the app back, and regular init containers never run again.
+        let exited = Slot {
+            state: term(1),
+            ..side.clone()
+        };
+        let ran = [running(true, true, &app)];
+        assert_eq!(may(&[exited, regular], &ran), [0, 2]);
+    }
+
+    #[test]
+    fn sidecars_do_not_decide_a_finished_pods_phase() {
+        let side = Slot::new_sidecar("side", "i");
+        let app = Slot {
+            init: false,
+            ..Slot::new_init("app", "i")
+        };
+        let done = [Slot {
+            state: term(0),
+            ..app.clone()
+        }];
+        // App done, sidecar still running (being stopped): Running.
+        let inits = [running(true, true, &side)];
+        assert_eq!(pod_phase(&inits, &done, "Never"), "Running");
+        // Stopped by the agent (SIGTERM: 143): Succeeded by the app's result.
+        let stopped = [Slot {
+            state: term(143),
+            ..side.clone()
+        }];
+        assert_eq!(pod_phase(&stopped, &done, "Never"), "Succeeded");
+        assert_eq!(pod_phase(&stopped, &done, "OnFailure"), "Succeeded");
+        let failed = [Slot {
+            state: term(2),
+            ..app.clone()
+        }];
+        assert_eq!(pod_phase(&stopped, &failed, "Never"), "Failed");
+        assert!(
+            !init_failed(&stopped),
+            "a sidecar's exit is no init failure"
+        );
+        let c = conditions(&[], &stopped, &done, "Succeeded", false);
+        assert_eq!(c[1]["reason"], "PodCompleted");
+        assert_eq!(c[2]["reason"], "PodCompleted");
+        // A sidecar backing off beside a running app keeps the pod Running.
+        let mut backing_off = side.clone();
+        backing_off.state = State::Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: None,
+        };
+        backing_off.last_state = Some(Terminated {
+            exit_code: 1,
+            reason: "Error".into(),
+            message: None,
+            started_at: None,
+            finished_at: None,
+            container_id: String::new(),
+        });
+        let apps = [running(true, true, &app)];
+        assert_eq!(pod_phase(&[backing_off.clone()], &apps, "Never"), "Running");
+        let c = conditions(&[], &[backing_off], &apps, "Running", true);
+        assert_eq!(
+            c[1]["status"], "True",
+            "the app ran: the pod was initialized"
+        );
+        assert_eq!(c[2]["message"], "containers with unready status: [side]");
     }
 
     #[test]

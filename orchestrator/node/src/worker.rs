@@ -48,6 +48,9 @@ pub struct Ctx {
     /// What the runtimes held when the agent started: each worker takes
     /// its pod's sandbox back from it ([`crate::adopt`]).
     pub adoptable: crate::adopt::Inventory,
+    /// The RuntimeClasses, watched, so a pod's start does not wait for a
+    /// GET; one not (yet) in it is read from the API.
+    pub runtime_classes: kube::runtime::reflector::Store<RuntimeClass>,
 }
 
 /// A container that ran this long has its back-off reset (as the kubelet).
@@ -94,6 +97,9 @@ struct Worker {
     /// How many of `slots`/`runs` are init containers: those come first,
     /// in spec order, then the app containers.
     n_init: usize,
+    /// The app containers are done for good (or initialization failed for
+    /// good): the sidecars are being stopped and are not restarted.
+    finishing: bool,
 }
 
 /// Runs one pod until it is deleted from the API (its channel then holds
@@ -121,6 +127,7 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
         slots,
         runs,
         n_init: inits.len(),
+        finishing: false,
         pod,
         runtime: None,
         sandbox: None,
@@ -203,6 +210,7 @@ impl Worker {
                 return;
             }
             if ready {
+                self.finish_sidecars().await;
                 self.start_due().await;
             }
             self.write_status().await;
@@ -225,19 +233,21 @@ impl Worker {
     /// Pending with an event saying why.
     async fn setup(&mut self) -> bool {
         let spec = self.pod.spec.clone().unwrap_or_default();
-        if let Some(what) = unsupported(&spec) {
-            let message = format!("{what} not supported by this Skiff node agent yet");
-            self.event(None, Type::Warning, "FailedCreatePodSandBox", &message)
-                .await;
-            return false;
-        }
         let handler = match spec.runtime_class_name.as_deref().filter(|s| !s.is_empty()) {
             Some(rc) => {
-                match Api::<RuntimeClass>::all(self.ctx.client.clone())
-                    .get_opt(rc)
-                    .await
-                {
-                    Ok(Some(c)) => Some(c.handler),
+                let cached = self
+                    .ctx
+                    .runtime_classes
+                    .get(&kube::runtime::reflector::ObjectRef::new(rc));
+                let class = match cached {
+                    Some(c) => Ok(Some(c.handler.clone())),
+                    None => Api::<RuntimeClass>::all(self.ctx.client.clone())
+                        .get_opt(rc)
+                        .await
+                        .map(|c| c.map(|c| c.handler)),
+                };
+                match class {
+                    Ok(Some(handler)) => Some(handler),
                     Ok(None) => {
                         self.event(
                             None,
@@ -367,22 +377,105 @@ impl Worker {
 
     async fn start_due(&mut self) {
         let now = Instant::now();
-        // Init containers run one at a time, in order, each to success: only
-        // the first not yet succeeded may start, and the app containers wait
-        // for all of them.
-        let pending_init = (0..self.n_init).find(|&j| !self.slots[j].succeeded());
         for i in 0..self.slots.len() {
-            let allowed = match pending_init {
-                Some(j) => i == j,
-                None => i >= self.n_init,
-            };
-            if !allowed {
+            if !self.may_start(i) {
                 continue;
             }
             let r = &self.runs[i];
             if r.id.is_none() && !r.done && r.next_start.is_none_or(|t| t <= now) {
                 self.start(i).await;
             }
+        }
+    }
+
+    /// Whether container `i` may start now, as far as the init order goes
+    /// ([`status::may_start`]).
+    fn may_start(&self, i: usize) -> bool {
+        let (inits, apps) = self.slots.split_at(self.n_init);
+        status::may_start(inits, apps, i)
+    }
+
+    /// With `restartPolicy` Never or OnFailure, once every app container
+    /// is done for good (or a regular init container failed for good),
+    /// nothing keeps the sidecars: they are stopped in reverse spec order
+    /// within the grace period (as the kubelet kills such a pod's
+    /// remaining containers), and the pod's phase follows the app
+    /// containers. The stop runs apart; each exit comes back through
+    /// [`Worker::on_exit`], which then restarts nothing.
+    async fn finish_sidecars(&mut self) {
+        if self.finishing || !self.slots[..self.n_init].iter().any(|s| s.sidecar) {
+            return;
+        }
+        let apps_done =
+            self.slots.len() > self.n_init && self.runs[self.n_init..].iter().all(|r| r.done);
+        let init_failed = (0..self.n_init)
+            .any(|j| !self.slots[j].sidecar && self.runs[j].done && !self.slots[j].succeeded());
+        if !(apps_done || init_failed) {
+            return;
+        }
+        self.finishing = true;
+        let mut stops = Vec::new();
+        let sidecars: Vec<usize> = (0..self.n_init)
+            .rev()
+            .filter(|&i| self.slots[i].sidecar)
+            .collect();
+        for i in sidecars {
+            self.runs[i].prober = None;
+            match (self.runtime.clone(), self.runs[i].id.clone()) {
+                (Some(rt), Some(id)) => {
+                    let name = self.slots[i].name.clone();
+                    self.event(
+                        Some(&name),
+                        Type::Normal,
+                        "Killing",
+                        &format!("Stopping container {name}"),
+                    )
+                    .await;
+                    let c = self.spec_container(i).unwrap_or_default();
+                    let target = self.probe_target(&c, &rt, &id);
+                    stops.push((rt, id, c, target));
+                }
+                // Not running (backing off, or never started): it stays
+                // as it last ended.
+                _ => self.settle(i),
+            }
+        }
+        let deadline = Instant::now() + self.grace_period(None);
+        let (ctx, pod) = (self.ctx.clone(), self.pod.clone());
+        tokio::spawn(async move {
+            for (rt, id, c, target) in stops {
+                let grace = remaining(deadline);
+                let (grace, failed) = lifecycle::pre_stop(&c, &target, grace).await;
+                if let (Some(e), Some(handler)) = (failed, lifecycle::Hook::PreStop.of(&c)) {
+                    let message = lifecycle::failure_message(handler, &c.name, &pod, &e);
+                    let field = format!("spec.initContainers{{{}}}", c.name);
+                    ctx.events
+                        .record(
+                            &*pod,
+                            Some(&field),
+                            Type::Warning,
+                            "FailedPreStopHook",
+                            &message,
+                        )
+                        .await;
+                }
+                if let Err(e) = rt.stop_container(&id, grace).await {
+                    tracing::warn!(container = %id, error = %e, "stopping a sidecar");
+                }
+            }
+        });
+    }
+
+    /// Container `i` will not run again: one waiting to restart shows how
+    /// its last run ended, as the kubelet reports a finished pod.
+    fn settle(&mut self, i: usize) {
+        self.runs[i].done = true;
+        self.runs[i].next_start = None;
+        let s = &mut self.slots[i];
+        if matches!(s.state, State::Waiting { .. })
+            && let Some(last) = s.last_state.clone()
+        {
+            s.state = State::Terminated(last);
         }
     }
 
@@ -526,9 +619,10 @@ impl Worker {
     /// Marks the run started and ready as far as it has no startup or
     /// readiness probe, and starts its probes.
     fn start_probes(&mut self, i: usize, c: &Container, runtime: &Arc<dyn Runtime>, id: &str) {
-        if i < self.n_init {
+        if i < self.n_init && !self.slots[i].sidecar {
             // Init containers get no probes: started while running, ready
-            // only once completed (see `status::container_status`).
+            // only once completed (see `status::container_status`); a
+            // sidecar is probed as an app container.
             self.slots[i].started = true;
             self.slots[i].ready = false;
             return;
@@ -651,11 +745,16 @@ impl Worker {
         let c = self.spec_container(i).unwrap_or_default();
         let target = self.probe_target(&c, &rt, &id);
         let (ctx, pod) = (self.ctx.clone(), self.pod.clone());
+        let list = if i < self.n_init {
+            "initContainers"
+        } else {
+            "containers"
+        };
         tokio::spawn(async move {
             let (grace, failed) = lifecycle::pre_stop(&c, &target, grace).await;
             if let (Some(e), Some(handler)) = (failed, lifecycle::Hook::PreStop.of(&c)) {
                 let message = lifecycle::failure_message(handler, &c.name, &pod, &e);
-                let field = format!("spec.containers{{{}}}", c.name);
+                let field = format!("spec.{list}{{{}}}", c.name);
                 ctx.events
                     .record(
                         &*pod,
@@ -892,6 +991,9 @@ impl Worker {
         };
         tracing::info!(container = %self.slots[i].name, exit_code = code, "container exited");
         let restart = match self.restart_policy().as_str() {
+            // A sidecar runs as long as the app containers need it,
+            // whatever the pod's restartPolicy.
+            _ if self.slots[i].sidecar => !self.finishing,
             // An init container that succeeded is never run again; a
             // failed one is retried under Always and OnFailure alike.
             _ if i < self.n_init && code == 0 => false,
@@ -1060,17 +1162,43 @@ impl Worker {
                 )
                 .await;
             }
-            let results = futures::future::join_all(stops.iter().map(|(i, id)| {
-                let rt = rt.clone();
-                let c = self.spec_container(*i).unwrap_or_default();
-                let target = self.probe_target(&c, &rt, id);
-                async move {
-                    let (grace, failed) = lifecycle::pre_stop(&c, &target, grace).await;
-                    let _ = rt.stop_container(id, grace).await;
-                    (rt.container_status(id).await, failed.map(|e| (c, e)))
-                }
-            }))
-            .await;
+            // As the kubelet: the app (and any running regular init)
+            // containers stop first, together; then the sidecars, one at a
+            // time in reverse spec order, each within what is left of the
+            // pod's grace period.
+            let deadline = Instant::now() + grace;
+            let (mains, mut sidecars): (Vec<_>, Vec<_>) =
+                stops.iter().partition(|(i, _)| !self.slots[*i].sidecar);
+            sidecars.reverse();
+            let mut groups = vec![mains];
+            groups.extend(sidecars.into_iter().map(|s| vec![s]));
+            let mut results = Vec::with_capacity(stops.len());
+            for group in groups.into_iter().filter(|g| !g.is_empty()) {
+                let grace = if results.is_empty() {
+                    grace
+                } else {
+                    remaining(deadline)
+                };
+                results.extend(
+                    futures::future::join_all(group.into_iter().map(|(i, id)| {
+                        let rt = rt.clone();
+                        let c = self.spec_container(*i).unwrap_or_default();
+                        let target = self.probe_target(&c, &rt, id);
+                        async move {
+                            let (grace, failed) = lifecycle::pre_stop(&c, &target, grace).await;
+                            let _ = rt.stop_container(id, grace).await;
+                            (
+                                (*i, id.clone()),
+                                rt.container_status(id).await,
+                                failed.map(|e| (c, e)),
+                            )
+                        }
+                    }))
+                    .await,
+                );
+            }
+            let stops: Vec<(usize, String)> = results.iter().map(|(s, _, _)| s.clone()).collect();
+            let results: Vec<_> = results.into_iter().map(|(_, st, f)| (st, f)).collect();
             let mut statuses = Vec::with_capacity(results.len());
             for (st, failed) in results {
                 if let Some((c, e)) = failed
@@ -1194,7 +1322,9 @@ impl Worker {
 
 /// The worker's slots and runs: init containers first, then app containers.
 /// An init container the pod's status says succeeded (this agent ran it
-/// before a restart) is restored as done so it is not run again.
+/// before a restart) is restored as done so it is not run again. A sidecar
+/// never is: like an app container it is adopted if it still runs, else
+/// started again ([`Worker::resume`]).
 fn initial_slots(pod: &Pod, inits: &[Container], apps: &[Container]) -> (Vec<Slot>, Vec<Run>) {
     let reported = pod
         .status
@@ -1204,7 +1334,13 @@ fn initial_slots(pod: &Pod, inits: &[Container], apps: &[Container]) -> (Vec<Slo
     let mut slots = Vec::new();
     let mut runs = Vec::new();
     for c in inits {
-        let fresh = Slot::new_init(&c.name, c.image.as_deref().unwrap_or(""));
+        let image = c.image.as_deref().unwrap_or("");
+        if is_sidecar(c) {
+            slots.push(Slot::new_sidecar(&c.name, image));
+            runs.push(Run::default());
+            continue;
+        }
+        let fresh = Slot::new_init(&c.name, image);
         match reported
             .iter()
             .find(|s| s.name == c.name)
@@ -1291,6 +1427,15 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// What is left of a grace period ending at `deadline`; as the kubelet,
+/// a container stopped late still gets a short grace (2 s) to exit cleanly.
+fn remaining(deadline: Instant) -> Duration {
+    const MIN_GRACE: Duration = Duration::from_secs(2);
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(MIN_GRACE)
+}
+
 async fn sleep_until(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -1298,24 +1443,9 @@ async fn sleep_until(t: Option<Instant>) {
     }
 }
 
-/// What in `spec` this agent would get wrong rather than run: refused
-/// plainly (the pod stays Pending with an event) instead of run with
-/// different semantics.
-///
-/// Sidecars (init containers with `restartPolicy: Always`) would need their
-/// own lifecycle next to the app containers. (`hostNetwork`, `hostPID` and
-/// `hostIPC` are served: see [`skiff_runtime::NamespaceOption`].)
-fn unsupported(spec: &k8s_openapi::api::core::v1::PodSpec) -> Option<&'static str> {
-    let sidecar = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .any(|c| c.restart_policy.as_deref() == Some("Always"));
-    if sidecar {
-        Some("sidecar init containers (restartPolicy: Always) are")
-    } else {
-        None
-    }
+/// A sidecar: an init container with `restartPolicy: Always` (KEP-753).
+fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
 }
 
 #[cfg(test)]
@@ -1323,16 +1453,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sidecars_are_refused_and_host_namespaces_served() {
+    fn sidecars_get_slots_that_restart() {
         use k8s_openapi::api::core::v1::PodSpec;
-        assert_eq!(unsupported(&PodSpec::default()), None);
-        let host = PodSpec {
-            host_network: Some(true),
-            host_pid: Some(true),
-            host_ipc: Some(true),
-            ..Default::default()
-        };
-        assert_eq!(unsupported(&host), None);
         let sidecar = PodSpec {
             init_containers: Some(vec![Container {
                 restart_policy: Some("Always".into()),
@@ -1340,7 +1462,10 @@ mod tests {
             }]),
             ..Default::default()
         };
-        assert!(unsupported(&sidecar).is_some_and(|m| m.starts_with("sidecar")));
+        let inits = sidecar.init_containers.clone().unwrap_or_default();
+        let (slots, runs) = initial_slots(&Pod::default(), &inits, &[Container::default()]);
+        assert!(slots[0].sidecar && !slots[0].init && !runs[0].done);
+        assert!(!slots[1].sidecar);
     }
 
     #[test]

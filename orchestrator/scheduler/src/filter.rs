@@ -220,6 +220,62 @@ pub fn filter(pod: &Pod, info: &PodInfo, node: &Node, used: &Amounts) -> Vec<Str
     reasons
 }
 
+/// The NodePorts plugin's reason for a node where a wanted host port is taken.
+pub const HOST_PORTS: &str = "node(s) didn't have free ports for the requested pod ports";
+
+/// A host port a pod's container binds on its node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// The host address (`0.0.0.0`: every address).
+    pub ip: String,
+    /// TCP, UDP or SCTP.
+    pub protocol: String,
+    /// The port.
+    pub port: i32,
+}
+
+/// The host ports `pod` asks for: its app containers' and its sidecars'
+/// (the containers that run beside them), as the NodePorts plugin counts.
+pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return Vec::new();
+    };
+    let sidecars = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    spec.containers
+        .iter()
+        .chain(sidecars)
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            let port = p.host_port.filter(|&h| h > 0)?;
+            Some(HostPort {
+                ip: p
+                    .host_ip
+                    .clone()
+                    .filter(|ip| !ip.is_empty())
+                    .unwrap_or_else(|| "0.0.0.0".into()),
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                port,
+            })
+        })
+        .collect()
+}
+
+/// Whether any of `wanted` collides with `used` on a node: same port and
+/// protocol, and the same address or either one `0.0.0.0`.
+pub fn ports_conflict(wanted: &[HostPort], used: &[HostPort]) -> bool {
+    wanted.iter().any(|w| {
+        used.iter().any(|u| {
+            u.port == w.port
+                && u.protocol == w.protocol
+                && (u.ip == w.ip || u.ip == "0.0.0.0" || w.ip == "0.0.0.0")
+        })
+    })
+}
+
 /// The `FailedScheduling` message: `0/N nodes are available: ` and each
 /// reason with the number of nodes it ruled out, sorted as Kubernetes sorts
 /// them.
@@ -240,6 +296,31 @@ pub fn fit_error(nodes: usize, per_node: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn host_ports_conflict_as_the_node_ports_plugin_says() {
+        let p = pod(json!({"containers": [{"name": "a", "ports": [
+            {"containerPort": 80, "hostPort": 8080},
+            {"containerPort": 53, "hostPort": 5353, "protocol": "UDP", "hostIP": "10.0.0.1"},
+            {"containerPort": 9000}]}],
+            "initContainers": [{"name": "side", "restartPolicy": "Always",
+                "ports": [{"containerPort": 81, "hostPort": 8181}]},
+                {"name": "once", "ports": [{"containerPort": 82, "hostPort": 8282}]}]}));
+        let wanted = host_ports(&p);
+        let ports: Vec<i32> = wanted.iter().map(|h| h.port).collect();
+        assert_eq!(ports, [8080, 5353, 8181]);
+        let at = |ip: &str, protocol: &str, port| HostPort {
+            ip: ip.into(),
+            protocol: protocol.into(),
+            port,
+        };
+        assert!(ports_conflict(&wanted, &[at("0.0.0.0", "TCP", 8080)]));
+        assert!(ports_conflict(&wanted, &[at("127.0.0.1", "TCP", 8080)]));
+        assert!(!ports_conflict(&wanted, &[at("0.0.0.0", "UDP", 8080)]));
+        assert!(ports_conflict(&wanted, &[at("0.0.0.0", "UDP", 5353)]));
+        assert!(!ports_conflict(&wanted, &[at("10.0.0.2", "UDP", 5353)]));
+        assert!(!ports_conflict(&wanted, &[at("0.0.0.0", "TCP", 8282)]));
+    }
 
     fn node(extra: serde_json::Value) -> Node {
         let mut n = json!({

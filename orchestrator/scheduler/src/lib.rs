@@ -40,14 +40,14 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use skiff_client::events::{Recorder, Type};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore, mpsc};
 
-use crate::filter::PodInfo;
+use crate::filter::{HostPort, PodInfo};
 use crate::resources::{Amounts, pod_requests};
 
 /// Set on a `WaitForFirstConsumer` claim when its first pod is bound: the
@@ -63,6 +63,7 @@ const BIND_CONCURRENCY: usize = 32;
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 
 /// The scheduler: one per cluster (no leader election yet).
+#[derive(Clone)]
 pub struct Scheduler {
     client: Client,
     name: String,
@@ -83,19 +84,41 @@ pub enum Error {
     },
 }
 
+/// What a placed pod takes on its node until the watch shows it bound.
+struct Assumed {
+    node: String,
+    requests: Amounts,
+    ports: Vec<HostPort>,
+}
+
+/// What the pods on one node use: requests and host ports.
+#[derive(Default)]
+struct Usage {
+    amounts: Amounts,
+    ports: Vec<HostPort>,
+}
+
 /// A pod placed on a node, not yet bound.
 struct Placement {
     pod: Arc<Pod>,
     node: String,
     requests: Amounts,
+    ports: Vec<HostPort>,
     delayed_claims: Vec<String>,
 }
 
 struct State {
-    /// Pods bound by this scheduler whose binding the reflector has not
-    /// shown yet: their requests count on the node meanwhile (the
-    /// scheduler cache's "assume").
-    assumed: HashMap<String, (String, Amounts)>,
+    /// Pods placed by this scheduler whose binding the reflector has not
+    /// shown yet (in flight or done): their requests count on the node
+    /// meanwhile (the scheduler cache's "assume"), and they are not placed
+    /// again. A binding that fails is forgotten here and retried.
+    assumed: HashMap<String, Assumed>,
+    /// The RuntimeClasses, watched: read for every pod that names one.
+    runtime_classes: Store<RuntimeClass>,
+    /// Bindings in flight at most ([`BIND_CONCURRENCY`]).
+    binds: Arc<Semaphore>,
+    /// Where finished bindings report (pod uid, whether it failed).
+    bound_tx: mpsc::UnboundedSender<(String, bool)>,
     /// The last unschedulable message reported per pod uid, so a retry that
     /// finds the same answer does not write again.
     reported: HashMap<String, String>,
@@ -135,8 +158,17 @@ impl Scheduler {
         )
         .default_backoff()
         .touched_objects();
-        let w1 = wake.clone();
-        let w2 = wake.clone();
+        let (classes, classes_w) = reflector::store::<RuntimeClass>();
+        let class_events = reflector::reflector(
+            classes_w,
+            watcher(
+                Api::<RuntimeClass>::all(self.client.clone()),
+                watcher::Config::default(),
+            ),
+        )
+        .default_backoff()
+        .touched_objects();
+        let (w1, w2, w3) = (wake.clone(), wake.clone(), wake.clone());
         let drive_pods = pod_events.for_each(move |_| {
             w1.notify_one();
             async {}
@@ -145,24 +177,43 @@ impl Scheduler {
             w2.notify_one();
             async {}
         });
+        let drive_classes = class_events.for_each(move |_| {
+            w3.notify_one();
+            async {}
+        });
+        let (bound_tx, mut bound_rx) = mpsc::unbounded_channel();
         let mut state = State {
             assumed: HashMap::new(),
             reported: HashMap::new(),
+            runtime_classes: classes.clone(),
+            binds: Arc::new(Semaphore::new(BIND_CONCURRENCY)),
+            bound_tx,
         };
         let work = async {
             let _ = pods.wait_until_ready().await;
             let _ = nodes.wait_until_ready().await;
+            let _ = classes.wait_until_ready().await;
             loop {
                 self.schedule_pending(&pods, &nodes, &mut state).await;
-                // Woken by any pod or node change; the timeout only guards
-                // against a missed wake-up.
-                let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
+                // Woken by any pod, node or RuntimeClass change, or by a
+                // failed binding (forgotten, so placed again); the timeout
+                // only guards against a missed wake-up.
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    Some((uid, failed)) = bound_rx.recv() => {
+                        if failed {
+                            state.assumed.remove(&uid);
+                        }
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
             }
         };
         tokio::select! {
             _ = shutdown => {}
             _ = drive_pods => {}
             _ = drive_nodes => {}
+            _ = drive_classes => {}
             _ = work => {}
         }
     }
@@ -225,7 +276,9 @@ impl Scheduler {
         for pod in pending {
             match self.place(&pod, &nodes, &used, st).await {
                 Ok(Some(p)) => {
-                    used.entry(p.node.clone()).or_default().add(&p.requests);
+                    let u = used.entry(p.node.clone()).or_default();
+                    u.amounts.add(&p.requests);
+                    u.ports.extend(p.ports.iter().cloned());
                     placed.push(p);
                 }
                 Ok(None) => {}
@@ -234,30 +287,36 @@ impl Scheduler {
                 }
             }
         }
-        let results: Vec<(Placement, Result<(), Error>)> = futures::stream::iter(placed)
-            .map(|p| async move {
-                let r = self.bind(&p).await;
-                (p, r)
-            })
-            .buffer_unordered(BIND_CONCURRENCY)
-            .collect()
-            .await;
-        for (p, r) in results {
-            match r {
-                Ok(()) => {
-                    let uid = p.pod.uid().unwrap_or_default();
-                    st.reported.remove(&uid);
-                    st.assumed.insert(uid, (p.node, p.requests));
-                }
-                // Still pending: the next pass tries again.
-                Err(e) => {
-                    tracing::warn!(pod = %p.pod.name_any(), error = %e, "scheduling attempt failed");
-                }
-            }
+        // Bindings run apart: the next pass places pods created meanwhile
+        // without waiting for these writes.
+        for p in placed {
+            let uid = p.pod.uid().unwrap_or_default();
+            st.reported.remove(&uid);
+            st.assumed.insert(
+                uid.clone(),
+                Assumed {
+                    node: p.node.clone(),
+                    requests: p.requests,
+                    ports: p.ports.clone(),
+                },
+            );
+            let (me, binds, done) = (self.clone(), st.binds.clone(), st.bound_tx.clone());
+            tokio::spawn(async move {
+                let _permit = binds.acquire_owned().await;
+                let failed = match me.bind(&p).await {
+                    Ok(()) => false,
+                    // Still pending: forgotten, so the next pass tries again.
+                    Err(e) => {
+                        tracing::warn!(pod = %p.pod.name_any(), error = %e, "scheduling attempt failed");
+                        true
+                    }
+                };
+                let _ = done.send((uid, failed));
+            });
         }
     }
 
-    async fn pod_info(&self, pod: &Pod) -> Result<PodInfo, String> {
+    async fn pod_info(&self, pod: &Pod, classes: &Store<RuntimeClass>) -> Result<PodInfo, String> {
         let mut info = PodInfo {
             requests: pod_requests(pod),
             ..PodInfo::default()
@@ -271,18 +330,15 @@ impl Scheduler {
         else {
             return Ok(info);
         };
-        let api = Api::<RuntimeClass>::all(self.client.clone());
-        let class = match api.get_opt(rc).await {
-            Ok(Some(c)) => c,
-            Ok(None) => return Err(format!("RuntimeClass \"{rc}\" not found")),
-            Err(e) => return Err(format!("reading RuntimeClass \"{rc}\": {e}")),
+        let Some(class) = classes.get(&ObjectRef::new(rc)) else {
+            return Err(format!("RuntimeClass \"{rc}\" not found"));
         };
         info.handler = Some(class.handler.clone());
-        if let Some(s) = class.scheduling {
+        if let Some(s) = class.scheduling.clone() {
             info.extra_selector = s.node_selector.unwrap_or_default();
             info.extra_tolerations = s.tolerations.unwrap_or_default();
         }
-        if let Some(o) = class.overhead.and_then(|o| o.pod_fixed) {
+        if let Some(o) = class.overhead.clone().and_then(|o| o.pod_fixed) {
             // The RuntimeClass admission plugin copies this into the pod;
             // count it here in case admission did not.
             if pod
@@ -385,21 +441,28 @@ impl Scheduler {
         &self,
         pod: &Arc<Pod>,
         nodes: &[Arc<Node>],
-        used: &BTreeMap<String, Amounts>,
+        used: &BTreeMap<String, Usage>,
         st: &mut State,
     ) -> Result<Option<Placement>, Error> {
-        let info = match self.pod_info(pod).await {
+        let info = match self.pod_info(pod, &st.runtime_classes).await {
             Ok(i) => i,
             Err(message) => return self.unschedulable(pod, message, st).await.map(|()| None),
         };
-        let zero = Amounts::default();
+        let zero = Usage::default();
+        let ports = filter::host_ports(pod);
         let mut reasons = Vec::new();
         let mut feasible = Vec::new();
         for n in nodes {
             let u = used.get(&n.name_any()).unwrap_or(&zero);
-            let r = filter::filter(pod, &info, n, u);
+            let mut r = filter::filter(pod, &info, n, &u.amounts);
+            if filter::ports_conflict(&ports, &u.ports) {
+                r.push(filter::HOST_PORTS.to_owned());
+            }
             if r.is_empty() {
-                feasible.push((score::least_allocated(n, u, &info.requests), n.clone()));
+                feasible.push((
+                    score::least_allocated(n, &u.amounts, &info.requests),
+                    n.clone(),
+                ));
             } else {
                 reasons.push(r);
             }
@@ -419,6 +482,7 @@ impl Scheduler {
             pod: pod.clone(),
             node: node.name_any(),
             requests: info.requests,
+            ports,
             delayed_claims: info.delayed_claims,
         }))
     }
@@ -520,13 +584,11 @@ impl Scheduler {
     }
 }
 
-/// What the pods on each node request: bound pods that have not finished,
-/// plus pods this scheduler bound a moment ago.
-fn used_per_node(
-    pods: &[Arc<Pod>],
-    assumed: &HashMap<String, (String, Amounts)>,
-) -> BTreeMap<String, Amounts> {
-    let mut used: BTreeMap<String, Amounts> = BTreeMap::new();
+/// What the pods on each node request and which host ports they hold:
+/// bound pods that have not finished, plus pods this scheduler placed a
+/// moment ago.
+fn used_per_node(pods: &[Arc<Pod>], assumed: &HashMap<String, Assumed>) -> BTreeMap<String, Usage> {
+    let mut used: BTreeMap<String, Usage> = BTreeMap::new();
     for p in pods {
         let node = p
             .spec
@@ -540,10 +602,14 @@ fn used_per_node(
         if node.is_empty() || done {
             continue;
         }
-        used.entry(node).or_default().add(&pod_requests(p));
+        let u = used.entry(node).or_default();
+        u.amounts.add(&pod_requests(p));
+        u.ports.extend(filter::host_ports(p));
     }
-    for (node, amounts) in assumed.values() {
-        used.entry(node.clone()).or_default().add(amounts);
+    for a in assumed.values() {
+        let u = used.entry(a.node.clone()).or_default();
+        u.amounts.add(&a.requests);
+        u.ports.extend(a.ports.iter().cloned());
     }
     used
 }

@@ -45,10 +45,14 @@ fn from_map(map: Option<&BTreeMap<String, K8sQuantity>>) -> Amounts {
     }
 }
 
-/// The pod's effective request, as Kubernetes computes it: the sum over
-/// containers, at least the largest init container, plus the pod overhead;
-/// one pod slot. A container with limits but no requests requests its
-/// limits (API defaulting).
+/// The pod's effective request, as Kubernetes computes it (`PodRequests`
+/// in `pkg/api/v1/resource`): the app containers and the sidecars (init
+/// containers with `restartPolicy: Always`) run together, so their sum;
+/// but at least what any init container needs while it runs, which is its
+/// own request plus every sidecar started before it (a sidecar's own turn:
+/// the sidecars up to and including it); plus the pod overhead; one pod
+/// slot. A container with limits but no requests requests its limits (API
+/// defaulting).
 pub fn pod_requests(pod: &Pod) -> Amounts {
     let Some(spec) = &pod.spec else {
         return Amounts {
@@ -82,9 +86,21 @@ pub fn pod_requests(pod: &Pod) -> Amounts {
     for c in &spec.containers {
         sum.add(&container(c));
     }
+    let (mut sidecars, mut init_peak) = (Amounts::default(), Amounts::default());
     for c in spec.init_containers.iter().flatten() {
-        sum.max(&container(c));
+        let own = container(c);
+        let during = if c.restart_policy.as_deref() == Some("Always") {
+            sum.add(&own);
+            sidecars.add(&own);
+            sidecars
+        } else {
+            let mut t = own;
+            t.add(&sidecars);
+            t
+        };
+        init_peak.max(&during);
     }
+    sum.max(&init_peak);
     sum.add(&from_map(spec.overhead.as_ref()));
     sum.pods = 1;
     sum
@@ -123,5 +139,43 @@ mod tests {
         assert_eq!(r.cpu_millis, 2000);
         assert_eq!(r.memory_bytes, (64 + 1024 + 1) * 1024 * 1024);
         assert_eq!(r.pods, 1);
+    }
+
+    #[test]
+    fn sidecars_add_to_containers_and_to_later_init_containers() {
+        let p = pod(serde_json::json!({
+            "spec": {
+                "initContainers": [
+                    {"name": "first", "resources": {"requests": {"cpu": "500m"}}},
+                    {"name": "side", "restartPolicy": "Always",
+                     "resources": {"requests": {"cpu": "200m", "memory": "100Mi"}}},
+                    {"name": "migrate", "resources": {"requests": {"cpu": "1", "memory": "50Mi"}}},
+                    {"name": "side2", "restartPolicy": "Always",
+                     "resources": {"limits": {"cpu": "100m", "memory": "10Mi"}}}
+                ],
+                "containers": [
+                    {"name": "app", "resources": {"requests": {"cpu": "300m", "memory": "200Mi"}}}
+                ],
+                "overhead": {"cpu": "10m"}
+            }
+        }));
+        let r = pod_requests(&p);
+        // cpu: max(init peak = migrate 1000 + side 200, app 300 + sidecars
+        // 200 + 100) + overhead 10.
+        assert_eq!(r.cpu_millis, 1210);
+        // memory: max(migrate 50 + side 100 = 150, app 200 + sidecars 110).
+        assert_eq!(r.memory_bytes, 310 * 1024 * 1024);
+        // A regular init container with no sidecar before it needs only itself.
+        let q = pod(serde_json::json!({
+            "spec": {
+                "initContainers": [
+                    {"name": "big", "resources": {"requests": {"cpu": "2"}}},
+                    {"name": "side", "restartPolicy": "Always",
+                     "resources": {"requests": {"cpu": "1"}}}
+                ],
+                "containers": [{"name": "app", "resources": {"requests": {"cpu": "500m"}}}]
+            }
+        }));
+        assert_eq!(pod_requests(&q).cpu_millis, 2000);
     }
 }

@@ -5,6 +5,14 @@ mod cmd;
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: the API server, watch fan-out and
+/// pod workers allocate and free many short-lived JSON values from every
+/// thread, and under glibc that churn (arena locks, `malloc_consolidate`)
+/// was a quarter of `skiff up`'s CPU while pods started (docs/benchmarks.md,
+/// "Wasm pod startup").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")

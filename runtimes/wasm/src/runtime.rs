@@ -201,6 +201,11 @@ impl WasmRuntime {
     }
 
     /// Imports a local `.wasm` file as an image; returns its reference and id.
+    ///
+    /// The image is compiled here too, as a pull compiles it: the first
+    /// pod then starts from compiled code (in memory, or wasmtime's code
+    /// cache on disk when another process imported it) instead of waiting
+    /// for the compiler, as image pull time is kept out of pod start.
     pub async fn import_file(
         &self,
         path: &Path,
@@ -213,7 +218,17 @@ impl WasmRuntime {
         let (r, rec) = blocking(move || inner.images.import_file(&path, reference.as_deref()))
             .await?
             .map_err(|e| e.into_runtime(&shown))?;
+        self.precompile(&rec.digest).await;
         Ok((r, rec.digest))
+    }
+
+    /// Compiles a just-stored image ahead of its first container. A binary
+    /// that does not compile is still stored: creating a container from it
+    /// reports why, as before.
+    async fn precompile(&self, digest: &str) {
+        if let Err(e) = self.prepare(digest).await {
+            tracing::debug!(image = %digest, error = %e, "precompiling an image");
+        }
     }
 
     /// Pushes a stored image to a registry as a Wasm OCI artifact; returns
@@ -381,6 +396,7 @@ impl ImageService for WasmRuntime {
         )
         .await
         .map_err(|e| e.into_runtime(&image.image))?;
+        self.precompile(&rec.digest).await;
         self.inner
             .images
             .status(&rec.digest)

@@ -52,18 +52,32 @@ impl Stream {
     /// Sends one store event; false once the client is gone. Plain object
     /// watches share the printed line with every other watcher.
     async fn send_event(&self, kind: &'static str, ev: &Decoded) -> bool {
-        match self.shape {
-            Shape::Object => self.tx.send(Ok(ev.line(kind, &self.res))).await.is_ok(),
-            _ => {
-                let mut obj = ev.new.clone();
+        let line = match self.shape {
+            Shape::Object => ev.line(kind, &self.res),
+            Shape::Metadata => ev.metadata_line(kind),
+            _ => ev.new_object().map(|o| {
+                let mut obj = o.clone();
                 objects::as_version(&self.res, &mut obj);
-                self.send(kind, obj).await
+                self.encode(kind, obj)
+            }),
+        };
+        match line {
+            Ok(line) => self.tx.send(Ok(line)).await.is_ok(),
+            Err(e) => {
+                self.send("ERROR", e.to_status()).await;
+                false
             }
         }
     }
 
     /// Sends one event; false once the client is gone.
     async fn send(&self, kind: &str, obj: Value) -> bool {
+        let line = self.encode(kind, obj);
+        self.tx.send(Ok(line)).await.is_ok()
+    }
+
+    /// One event's line in this watch's shape.
+    fn encode(&self, kind: &str, obj: Value) -> Bytes {
         let obj = match (self.shape, kind) {
             (_, "BOOKMARK" | "ERROR") | (Shape::Object, _) => obj,
             (Shape::Table, _) => {
@@ -74,7 +88,7 @@ impl Stream {
         let mut line =
             serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
         line.push(b'\n');
-        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+        Bytes::from(line)
     }
 
     fn bookmark(&self, rev: Revision, initial_end: bool) -> Value {
@@ -85,18 +99,26 @@ impl Stream {
         json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta})
     }
 
-    /// What this watcher sees of a store event, if anything.
-    fn translate(&self, ev: &Event, decoded: &Decoded) -> Option<&'static str> {
-        let now = self.selected(&decoded.new);
-        match ev.kind {
+    /// What this watcher sees of a store event, if anything. A watcher
+    /// that selects everything needs no parsing to know.
+    fn translate(&self, ev: &Event, decoded: &Decoded) -> Result<Option<&'static str>, ApiError> {
+        if self.name.is_none() && self.filter.is_empty() {
+            return Ok(Some(match ev.kind {
+                EventKind::Delete => "DELETED",
+                EventKind::Put if ev.prev.is_some() => "MODIFIED",
+                EventKind::Put => "ADDED",
+            }));
+        }
+        let now = self.selected(decoded.new_object()?);
+        Ok(match ev.kind {
             EventKind::Delete => now.then_some("DELETED"),
-            EventKind::Put => match (decoded.prev.as_ref().map(|p| self.selected(p)), now) {
+            EventKind::Put => match (decoded.prev_object()?.map(|p| self.selected(p)), now) {
                 (Some(true), true) => Some("MODIFIED"),
                 (None | Some(false), true) => Some("ADDED"),
                 (Some(true), false) => Some("DELETED"),
                 (_, false) => None,
             },
-        }
+        })
     }
 }
 
@@ -179,17 +201,18 @@ pub async fn watch<S: Store>(api: &Arc<Api<S>>, ctx: &Ctx) -> Result<Response, A
                 next = watch.next() => match next {
                     Some(Ok(ev)) => {
                         last = ev.revision;
-                        let decoded = match events.decode(&ev) {
-                            Ok(d) => d,
+                        let decoded = events.decode(&ev);
+                        match stream.translate(&ev, &decoded) {
+                            Ok(Some(kind)) => {
+                                if !stream.send_event(kind, &decoded).await {
+                                    return;
+                                }
+                            }
+                            Ok(None) => {}
                             Err(e) => {
                                 stream.send("ERROR", e.to_status()).await;
                                 return;
                             }
-                        };
-                        if let Some(kind) = stream.translate(&ev, &decoded)
-                            && !stream.send_event(kind, &decoded).await
-                        {
-                            return;
                         }
                     }
                     Some(Err(e)) => {

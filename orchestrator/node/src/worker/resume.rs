@@ -69,7 +69,9 @@ impl Worker {
         let mut remove = adopt::unknown(&name_refs, &found.containers);
         for (i, name) in names.iter().enumerate() {
             if self.runs[i].done {
-                // A succeeded init container: nothing to supervise.
+                // A succeeded (regular) init container: nothing to
+                // supervise. A sidecar is never done here: a running one
+                // is carried on like an app container.
                 continue;
             }
             let plan = adopt::plan(name, &found.containers);
@@ -150,8 +152,13 @@ impl Worker {
         if r.ended.is_none() && r.last_state.is_none() && r.restart_count == 0 {
             return;
         }
-        let policy = self.restart_policy();
-        let init = i < self.n_init;
+        // A sidecar is run again whatever the pod's policy; if the app
+        // containers are done, `finish_sidecars` settles it instead.
+        let (policy, init) = if self.slots[i].sidecar {
+            ("Always".to_owned(), false)
+        } else {
+            (self.restart_policy(), i < self.n_init)
+        };
         let slot = &mut self.slots[i];
         slot.restart_count = r.restart_count;
         slot.image_id = reported.image_id.clone();
