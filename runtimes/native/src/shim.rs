@@ -246,6 +246,12 @@ fn make_stdio(cfg: &ShimConfig) -> Result<(ChildStdio, ShimStdio), String> {
 fn run_in_cgroup(dir: &Path, cfg: &ShimConfig, spec: &Spec, cgroup: &Cgroup) -> Result<(), String> {
     let (child_stdio, shim_stdio) = make_stdio(cfg)?;
     let (sync_r, sync_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err("pipe"))?;
+    // Closed by the container's execve (close-on-exec) or its exit: the
+    // shim reports the container started only then, as `runc start`
+    // returns once the process runs. Before, an exec right after start
+    // (a postStart hook) could join the container half set up, before its
+    // volumes were mounted and its root pivoted.
+    let (started_r, started_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err("pipe"))?;
 
     // The mount namespace is unshared by the child alone: pivot_root moves
     // the root of every process in a namespace, the shim's included. A
@@ -279,7 +285,9 @@ fn run_in_cgroup(dir: &Path, cfg: &ShimConfig, spec: &Spec, cgroup: &Cgroup) -> 
 
     match sys::fork().map_err(err("fork"))? {
         ForkResult::Child => {
-            drop((shim_stdio, sync_w));
+            drop((shim_stdio, sync_w, started_r));
+            // Held open until execve closes it.
+            let _started_w = started_w;
             let e = match container_init(spec, &cfg.bundle, child_stdio, sync_r) {
                 Ok(never) => match never {},
                 Err(e) => e,
@@ -288,10 +296,22 @@ fn run_in_cgroup(dir: &Path, cfg: &ShimConfig, spec: &Spec, cgroup: &Cgroup) -> 
             std::process::exit(127);
         }
         ForkResult::Parent { child } => {
-            drop((child_stdio, sync_r));
-            supervise(dir, cfg, cgroup, child, shim_stdio, sync_w, own_pids)
+            drop((child_stdio, sync_r, started_w));
+            let sync = Sync {
+                release: sync_w,
+                started: started_r,
+            };
+            supervise(dir, cfg, cgroup, child, shim_stdio, sync, own_pids)
         }
     }
+}
+
+/// The shim's ends of its two pipes with the container's init.
+struct Sync {
+    /// Written once: the container may set itself up and exec.
+    release: OwnedFd,
+    /// Reaches end of file once the container exec'd (or died).
+    started: OwnedFd,
 }
 
 fn supervise(
@@ -300,7 +320,7 @@ fn supervise(
     cgroup: &Cgroup,
     child: Pid,
     stdio: ShimStdio,
-    sync_w: OwnedFd,
+    sync: Sync,
     own_pids: bool,
 ) -> Result<(), String> {
     // Before the container is released: if this fails, it never runs.
@@ -308,8 +328,17 @@ fn supervise(
     cgroup
         .add_task_by_tgid(CgroupPid::from(child.as_raw() as u64))
         .map_err(err("adding the container to its cgroup"))?;
-    nix::unistd::write(&sync_w, b"g").map_err(err("releasing the container"))?;
-    drop(sync_w);
+    nix::unistd::write(&sync.release, b"g").map_err(err("releasing the container"))?;
+    drop(sync.release);
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(&sync.started, &mut byte) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            // End of file: exec'd or gone; nothing is ever written.
+            _ => break,
+        }
+    }
+    drop(sync.started);
     std::fs::write(dir.join("pid"), child.as_raw().to_string()).map_err(err("pid file"))?;
     if let Some(d) = cfg.log_path.parent() {
         std::fs::create_dir_all(d).map_err(err(d.display()))?;
