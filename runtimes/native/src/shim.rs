@@ -330,14 +330,10 @@ fn supervise(
         .map_err(err("adding the container to its cgroup"))?;
     nix::unistd::write(&sync.release, b"g").map_err(err("releasing the container"))?;
     drop(sync.release);
+    // End of file: exec'd or gone (nothing is ever written); retried only
+    // when a signal interrupts the wait.
     let mut byte = [0u8; 1];
-    loop {
-        match nix::unistd::read(&sync.started, &mut byte) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            // End of file: exec'd or gone; nothing is ever written.
-            _ => break,
-        }
-    }
+    while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(&sync.started, &mut byte) {}
     drop(sync.started);
     std::fs::write(dir.join("pid"), child.as_raw().to_string()).map_err(err("pid file"))?;
     if let Some(d) = cfg.log_path.parent() {
