@@ -471,17 +471,47 @@ async fn startup(
 ) -> anyhow::Result<Run> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     let waiting: Arc<Mutex<HashMap<String, Waiter>>> = Arc::default();
-    let hops: Arc<Mutex<Vec<Hops>>> = Arc::default();
     let watcher = tokio::spawn(watch_ready(api.clone(), waiting.clone()));
     // The watch is open before the first create.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let bodies: Arc<Vec<Pod>> = Arc::new(
-        (0..args.startups)
-            .map(|i| serde_json::from_value(make(&format!("p{i}"))))
-            .collect::<Result<_, _>>()?,
-    );
-    let run = drive(args.concurrency.max(1), args.startups, limit, {
-        let hops = hops.clone();
+    let bodies = |prefix: &str, n: usize| -> anyhow::Result<Arc<Vec<Pod>>> {
+        let pods = (0..n)
+            .map(|i| serde_json::from_value(make(&format!("{prefix}{i}"))))
+            .collect::<Result<_, _>>()?;
+        Ok(Arc::new(pods))
+    };
+    // Warm-up, not counted: one round of `concurrency` pods, so the
+    // client's connections (a TLS handshake each) and the node's first
+    // pod of this image are not charged to the measured pods.
+    let warm = args.concurrency.max(1);
+    let (warm_run, _) = start_pods(&api, &waiting, bodies("w", warm)?, warm, limit).await;
+    println!("  warm-up (not counted): {}", warm_run.summary());
+    let (run, hops) = start_pods(
+        &api,
+        &waiting,
+        bodies("p", args.startups)?,
+        args.concurrency.max(1),
+        limit,
+    )
+    .await;
+    watcher.abort();
+    print_hops(&hops);
+    Ok(run)
+}
+
+/// Creates `bodies`, `concurrency` at a time, each timed from its POST to
+/// the watch showing it Ready, then deleted in the background.
+async fn start_pods(
+    api: &Api<Pod>,
+    waiting: &Arc<Mutex<HashMap<String, Waiter>>>,
+    bodies: Arc<Vec<Pod>>,
+    concurrency: usize,
+    limit: Duration,
+) -> (Run, Vec<Hops>) {
+    let hops: Arc<Mutex<Vec<Hops>>> = Arc::default();
+    let count = bodies.len();
+    let run = drive(concurrency, count, limit, {
+        let (api, waiting, hops) = (api.clone(), waiting.clone(), hops.clone());
         move |_, i| {
             let (api, waiting, bodies, hops) =
                 (api.clone(), waiting.clone(), bodies.clone(), hops.clone());
@@ -512,10 +542,8 @@ async fn startup(
         }
     })
     .await;
-    watcher.abort();
     let hops = hops.lock().map(|h| h.clone()).unwrap_or_default();
-    print_hops(&hops);
-    Ok(run)
+    (run, hops)
 }
 
 /// Where one pod's startup went, as the watch saw it, from the POST.

@@ -7,6 +7,7 @@ mod attach;
 mod config;
 mod daemonsets;
 mod durability;
+mod fsgroup;
 mod garbage;
 mod gc;
 mod hostns;

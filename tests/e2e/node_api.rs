@@ -559,25 +559,50 @@ fn kubectl_exec_over_spdy() {
         &env,
     );
     assert_eq!(text(&read.stdout), "copied in\n", "{}", text(&read.stderr));
-    // attach -i: the same streams, to the container's main process.
-    let reader = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: reader\nspec:\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: {image}\n    stdin: true\n    command: [\"sh\", \"-c\", \"read x; echo got $x; sleep 1\"]\n"
-    );
-    apply(&c, &reader);
-    wait_for(&c, "reader", "{.status.phase}", |p| p == "Running");
-    let attached = kubectl_bounded_env(
-        &c,
-        "kubectl",
-        &["attach", "-i", "reader"],
-        Some("over-spdy\n"),
-        &env,
-    );
-    assert!(
-        text(&attached.stdout).contains("got over-spdy"),
-        "{}\n{}",
-        text(&attached.stdout),
-        text(&attached.stderr)
-    );
+    // exec -i and attach -i to a process that prints a line and exits at
+    // once: the line comes before the session's end, every time.
+    for i in 0..5 {
+        let out = kubectl_bounded_env(
+            &c,
+            "kubectl",
+            &["exec", "-i", "box", "--", "sh", "-c", "read x; echo got $x"],
+            Some(&format!("exec-{i}\n")),
+            &env,
+        );
+        assert_eq!(
+            text(&out.stdout),
+            format!("got exec-{i}\n"),
+            "run {i}: {}",
+            text(&out.stderr)
+        );
+    }
+    // attach -i: the same streams, to the container's main process (one
+    // pod per run: each process exits right after its answer).
+    let readers: Vec<String> = (0..3).map(|i| format!("reader-{i}")).collect();
+    for name in &readers {
+        apply(
+            &c,
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: {image}\n    stdin: true\n    command: [\"sh\", \"-c\", \"read x; echo got $x\"]\n"
+            ),
+        );
+    }
+    for name in &readers {
+        wait_for(&c, name, "{.status.phase}", |p| p == "Running");
+        let attached = kubectl_bounded_env(
+            &c,
+            "kubectl",
+            &["attach", "-i", name],
+            Some(&format!("{name}-over-spdy\n")),
+            &env,
+        );
+        assert_eq!(
+            text(&attached.stdout),
+            format!("got {name}-over-spdy\n"),
+            "{}",
+            text(&attached.stderr)
+        );
+    }
     // A failure before the command runs is the error stream's status.
     apply(&c, &wasm_pod("w", "Never", &["sleep", "600"]));
     wait_for(&c, "w", "{.status.phase}", |p| p == "Running");

@@ -23,7 +23,7 @@ pub fn effective(spec: &PodSpec, c: &Container) -> Result<SecurityContext, Strin
     for g in pod.supplemental_groups.iter().flatten() {
         supplemental_groups.extend(id("supplementalGroups", Some(*g))?);
     }
-    // The kubelet also chowns volumes to fsGroup; Skiff only adds the group.
+    // The volumes are made group-owned by fsGroup in `volumes::ownership`.
     if let Some(g) = id("fsGroup", pod.fs_group)?
         && !supplemental_groups.contains(&g)
     {

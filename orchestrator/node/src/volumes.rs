@@ -22,11 +22,19 @@
 //!   stays `ContainerCreating` and setup is retried.
 //!
 //! The network volumes are not handled here.
+//!
+//! With `securityContext.fsGroup`, every volume but a hostPath (or a claim
+//! on a non-local hostPath PV, or a read-only claim) is made group-owned by
+//! it before the containers start ([`FsGroup`], the kubelet's
+//! `SetVolumeOwnership`), ConfigMap-style volumes again on every update;
+//! both runtimes get the same host directories, so both see the result.
 
 mod atomic;
+mod ownership;
 mod refresh;
 
-pub use atomic::{FileProjection, Payload, write_atomic};
+pub use atomic::{FileProjection, Payload, write_atomic, write_atomic_with};
+pub use ownership::{ChangePolicy, FsGroup};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -450,10 +458,11 @@ impl PodVolumes {
             .as_ref()
             .and_then(|s| s.volumes.clone())
             .unwrap_or_default();
+        let owner = FsGroup::of_pod(info.pod);
         let mut prepared = BTreeMap::new();
         for v in &volumes {
             let p = self
-                .prepare(v, info, lookup)
+                .prepare(v, info, lookup, owner)
                 .await
                 .map_err(|e| format!("MountVolume.SetUp failed for volume \"{}\" : {e}", v.name))?;
             prepared.insert(v.name.clone(), p);
@@ -467,6 +476,7 @@ impl PodVolumes {
         v: &Volume,
         info: &PodInfo<'_>,
         lookup: &mut Lookup<'_, O>,
+        owner: Option<FsGroup>,
     ) -> Result<Prepared, VolumeError> {
         if let Some(h) = &v.host_path {
             let path = PathBuf::from(&h.path);
@@ -479,11 +489,14 @@ impl PodVolumes {
             });
         }
         if let Some(c) = &v.persistent_volume_claim {
-            let path = self.claim_path(&c.claim_name, lookup).await?;
-            return Ok(Prepared {
-                path,
-                readonly: c.read_only.unwrap_or(false),
-            });
+            let (path, local) = self.claim_path(&c.claim_name, lookup).await?;
+            let readonly = c.read_only.unwrap_or(false);
+            // As the kubelet's local volume plugin: a read-only claim is
+            // not touched; a hostPath PV belongs to the node.
+            if local && !readonly {
+                set_ownership(owner, &path, false).await?;
+            }
+            return Ok(Prepared { path, readonly });
         }
         let Some(dir) = self.dir(v) else {
             return Err(VolumeError::Unsupported(v.name.clone()));
@@ -501,6 +514,7 @@ impl PodVolumes {
             if mounted {
                 self.tmpfs.push(dir.clone());
             }
+            set_ownership(owner, &dir, false).await?;
             return Ok(Prepared {
                 path: dir,
                 readonly: false,
@@ -510,7 +524,7 @@ impl PodVolumes {
             return Err(VolumeError::Unsupported(v.name.clone()));
         };
         let d = dir.clone();
-        blocking(move || write_atomic(&d, &payload)).await?;
+        blocking(move || write_payload(&d, payload, owner)).await?;
         Ok(Prepared {
             path: dir,
             readonly: true,
@@ -518,12 +532,14 @@ impl PodVolumes {
     }
 
     /// The host directory of claim `name`'s bound volume on this node,
-    /// created if it is a local-path volume.
+    /// created if it is a local-path volume, and whether it is a local
+    /// volume (local-path or `local`), whose ownership the agent manages,
+    /// rather than a plain hostPath.
     async fn claim_path<O: Objects>(
         &self,
         name: &str,
         lookup: &Lookup<'_, O>,
-    ) -> Result<PathBuf, VolumeError> {
+    ) -> Result<(PathBuf, bool), VolumeError> {
         let claim = format!("{}/{name}", lookup.namespace());
         let fail = |why: String| VolumeError::Claim {
             claim: claim.clone(),
@@ -578,18 +594,18 @@ impl PodVolumes {
                 let dir = data_dir.join("storage").join(leaf);
                 let d = dir.clone();
                 blocking(move || make_claim_dir(&d)).await?;
-                return Ok(dir);
+                return Ok((dir, true));
             }
             let typ = h.type_.unwrap_or_default();
             let check = path.clone();
             blocking(move || check_host_path(&check, &typ)).await?;
-            return Ok(path);
+            return Ok((path, false));
         }
         if let Some(l) = spec.local {
             let path = PathBuf::from(&l.path);
             let check = path.clone();
             blocking(move || check_host_path(&check, "Directory")).await?;
-            return Ok(path);
+            return Ok((path, true));
         }
         Err(fail(format!(
             "volume {pv_name} is neither hostPath nor local, which this node agent cannot mount"
@@ -733,6 +749,46 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
+/// Gives the volume at `dir` to the pod's fsGroup, if it has one, by its
+/// `fsGroupChangePolicy`.
+async fn set_ownership(
+    owner: Option<FsGroup>,
+    dir: &Path,
+    readonly: bool,
+) -> Result<(), VolumeError> {
+    let Some(owner) = owner else {
+        return Ok(());
+    };
+    let d = dir.to_owned();
+    if blocking(move || owner.apply(&d, readonly)).await? {
+        tracing::debug!(path = %dir.display(), gid = owner.gid, "volume ownership set for fsGroup");
+    }
+    Ok(())
+}
+
+/// Writes a ConfigMap, Secret, downward API or projected volume with
+/// [`write_atomic`]; with an fsGroup, the files get the walk's modes and
+/// the whole volume is walked before the new files show — every time,
+/// whatever `fsGroupChangePolicy` says, as the kubelet does for these
+/// small, rewritten-whole volumes. Returns whether anything changed.
+fn write_payload(
+    dir: &Path,
+    mut payload: Payload,
+    owner: Option<FsGroup>,
+) -> Result<bool, VolumeError> {
+    let Some(owner) = owner else {
+        return write_atomic(dir, &payload);
+    };
+    for f in payload.values_mut() {
+        f.mode = FsGroup::file_mode(f.mode, true);
+    }
+    let always = FsGroup {
+        policy: ChangePolicy::Always,
+        ..owner
+    };
+    write_atomic_with(dir, &payload, |d| always.apply(d, true).map(|_| ()))
+}
+
 /// Whether `path` is a mount point (listed in /proc/self/mountinfo).
 fn is_mount_point(path: &Path) -> bool {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
@@ -800,6 +856,17 @@ fn sub_path(base: &Path, sub: &str) -> Result<PathBuf, VolumeError> {
     let joined = base.join(p);
     if joined.symlink_metadata().is_err() {
         std::fs::create_dir_all(&joined).map_err(io("creating", &joined))?;
+        // As the kubelet: the new subPath gets its volume's mode, setgid
+        // included, not the umask's, so that what the volume lets a
+        // container write (an emptyDir's 0777, fsGroup's group bits) it
+        // may write there too.
+        let mode = std::fs::metadata(base)
+            .map_err(io("reading", base))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        std::fs::set_permissions(&joined, std::fs::Permissions::from_mode(mode))
+            .map_err(io("setting the mode of", &joined))?;
     }
     let real = joined.canonicalize().map_err(io("resolving", &joined))?;
     let real_base = base.canonicalize().map_err(io("resolving", base))?;
@@ -1107,6 +1174,132 @@ mod tests {
         assert!(!ms[0].readonly);
     }
 
+    fn with_fs_group(p: &mut Pod, gid: i64) {
+        if let Some(spec) = p.spec.as_mut() {
+            spec.security_context = Some(k8s_openapi::api::core::v1::PodSecurityContext {
+                fs_group: Some(gid),
+                ..Default::default()
+            });
+        }
+    }
+
+    fn gid_of(p: &Path) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        p.symlink_metadata().unwrap().gid()
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[tokio::test]
+    async fn fs_group_owns_empty_dirs_and_config_maps_but_not_host_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fake = Fake::default().with_cm("cfg", &[("a", "1")]);
+        let mut p = pod();
+        with_fs_group(&mut p, 2000);
+        let host = tmp.path().join("host");
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::write(host.join("h"), "h").unwrap();
+        p.spec.as_mut().unwrap().volumes = Some(vec![
+            cm_volume(None, Some(0o400), None),
+            Volume {
+                name: "scratch".into(),
+                empty_dir: Some(Default::default()),
+                ..Default::default()
+            },
+            Volume {
+                name: "host".into(),
+                host_path: Some(k8s_openapi::api::core::v1::HostPathVolumeSource {
+                    path: host.display().to_string(),
+                    type_: None,
+                }),
+                ..Default::default()
+            },
+        ]);
+        let mut vols = PodVolumes::new(tmp.path(), "u-fs");
+        vols.setup(&info(&p), &mut Lookup::new(&fake, "ns1"))
+            .await
+            .unwrap();
+        let root = tmp.path().join("pods/u-fs/volumes");
+        let scratch = root.join("kubernetes.io~empty-dir/scratch");
+        assert_eq!(gid_of(&scratch), 2000);
+        assert_eq!(mode_of(&scratch), 0o2777);
+        let cfg = root.join("kubernetes.io~configmap/cfg");
+        assert_eq!(gid_of(&cfg), 2000);
+        assert_eq!(mode_of(&cfg) & 0o2070, 0o2050, "read-only: no group write");
+        // The file itself (behind `..data`), its symlink and the data dir.
+        assert_eq!(gid_of(&cfg.join("a")), 2000);
+        let file = cfg.join("a").canonicalize().unwrap();
+        assert_eq!(gid_of(&file), 2000);
+        assert_eq!(mode_of(&file), 0o440, "defaultMode 0400 plus group read");
+        assert_eq!(gid_of(&cfg.join("..data")), 2000);
+        assert_eq!(gid_of(&host), 0, "a hostPath belongs to the node");
+        assert_eq!(gid_of(&host.join("h")), 0);
+        vols.teardown().await;
+    }
+
+    #[test]
+    fn fs_group_payload_rewrites_keep_the_group() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("vol");
+        let owner = Some(FsGroup {
+            gid: 2000,
+            policy: ChangePolicy::OnRootMismatch,
+        });
+        let p1 = payload_of(&[("a", "1", 0o600)]);
+        assert!(write_payload(&dir, p1.clone(), owner).unwrap());
+        // Unchanged content is not rewritten, although the modes on disk
+        // have the group bits the payload lacks.
+        assert!(!write_payload(&dir, p1, owner).unwrap());
+        // An update (a new key, a new data dir) is group-owned too,
+        // whatever fsGroupChangePolicy says.
+        let p2 = payload_of(&[("a", "2", 0o600), ("b", "3", 0o744)]);
+        assert!(write_payload(&dir, p2, owner).unwrap());
+        for name in ["a", "b"] {
+            let real = dir.join(name).canonicalize().unwrap();
+            assert_eq!(gid_of(&real), 2000, "{name}");
+            assert_eq!(gid_of(&dir.join(name)), 2000, "symlink {name}");
+        }
+        assert_eq!(mode_of(&dir.join("a")), 0o640);
+        assert_eq!(mode_of(&dir.join("b")), 0o754);
+        assert_eq!(gid_of(&dir.join("..data")), 2000);
+        assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "2");
+    }
+
+    #[tokio::test]
+    async fn fs_group_owns_local_path_claims() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = pod();
+        with_fs_group(&mut p, 2000);
+        p.spec.as_mut().unwrap().volumes = Some(vec![
+            serde_json::from_value(
+                serde_json::json!({"name": "data", "persistentVolumeClaim": {"claimName": "data"}}),
+            )
+            .unwrap(),
+        ]);
+        let claims = Claims {
+            pvc: Some(
+                serde_json::from_value(serde_json::json!({"metadata": {"name": "data"},
+                    "spec": {"volumeName": "pvc-u2"}, "status": {"phase": "Bound"}}))
+                .unwrap(),
+            ),
+            pv: Some(
+                serde_json::from_value(serde_json::json!({"metadata": {"name": "pvc-u2",
+                    "annotations": {"pv.kubernetes.io/provisioned-by": "skiff.dev/local-path"}},
+                    "spec": {"hostPath": {"path": "/var/lib/skiff/storage/pvc-u2_ns1_data"}}}))
+                .unwrap(),
+            ),
+        };
+        let mut vols = PodVolumes::new(tmp.path(), "uid2");
+        vols.setup(&info(&p), &mut Lookup::new(&claims, "ns1"))
+            .await
+            .unwrap();
+        let dir = tmp.path().join("storage/pvc-u2_ns1_data");
+        assert_eq!(gid_of(&dir), 2000);
+        assert_eq!(mode_of(&dir), 0o2777);
+    }
+
     fn spec_container(p: &Pod) -> Container {
         p.spec.as_ref().unwrap().containers[0].clone()
     }
@@ -1121,6 +1314,10 @@ mod tests {
         assert!(sub_path(&base, "/x").is_err());
         assert!(sub_path(&base, "out").is_err());
         assert!(sub_path(&base, "in/deep").unwrap().is_dir());
+        // A new subPath has its volume's mode (fsGroup's setgid too).
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o2777)).unwrap();
+        let made = sub_path(&base, "fs_group/sub").unwrap();
+        assert_eq!(mode_of(&made), 0o2777);
     }
 
     #[test]

@@ -129,12 +129,16 @@ impl Hub {
     /// Acts on what poll reported, one flag per [`Hub::poll_fds`] entry.
     pub fn ready(&mut self, ready: &[bool]) {
         let mut flags = ready.iter().copied();
-        if flags.next().unwrap_or(false) {
-            self.accept();
-        }
+        let listener_ready = flags.next().unwrap_or(false);
+        // The flags are for the clients polled; clients accepted below were
+        // not, so they must not take the next entries (a blocking read of a
+        // client with nothing to read would stall the container's output).
         let client_ready: Vec<bool> = (0..self.clients.len())
             .map(|_| flags.next().unwrap_or(false))
             .collect();
+        if listener_ready {
+            self.accept();
+        }
         let mut gone = Vec::new();
         for (i, is_ready) in client_ready.into_iter().enumerate() {
             if is_ready && !self.read_client(i) {

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use skiff_runtime::attach::{self, AttachEndpoint, Frame as AttachFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
 
 use super::channel;
 use super::exec::find_container;
@@ -113,15 +114,14 @@ async fn run(
             return;
         }
     };
-    let (mut from_rt, mut to_rt) = stream.into_split();
-    if want.stdin
-        && to_rt
-            .write_all(&AttachFrame::new(attach::STDIN, Vec::new()).encode())
-            .await
-            .is_err()
-    {
-        chans.close().await;
-        return;
+    let (mut from_rt, to_rt) = stream.into_split();
+    // Input goes to the runtime while it takes it. Once a write fails (the
+    // process exited and the shim closed the socket) input is dropped, but
+    // the output still buffered in the socket is relayed to the end: the
+    // last line a process prints just before exiting must reach the client.
+    let mut to_rt = Some(to_rt);
+    if want.stdin {
+        send_input(&mut to_rt, AttachFrame::new(attach::STDIN, Vec::new())).await;
     }
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 32 * 1024];
@@ -167,15 +167,23 @@ async fn run(
                     Input::Gone => return,
                     Input::Stdin(_) | Input::StdinClosed => None,
                 };
-                if let Some(f) = out
-                    && to_rt.write_all(&f.encode()).await.is_err()
-                {
-                    break;
+                if let Some(f) = out {
+                    send_input(&mut to_rt, f).await;
                 }
             }
         }
     }
     chans.finish(&channel::exit_status(&[], 0)).await;
+}
+
+/// Writes `frame` to the runtime; after a failed write the runtime side is
+/// dropped and later input is ignored.
+async fn send_input(to_rt: &mut Option<OwnedWriteHalf>, frame: AttachFrame) {
+    if let Some(w) = to_rt.as_mut()
+        && w.write_all(&frame.encode()).await.is_err()
+    {
+        *to_rt = None;
+    }
 }
 
 #[cfg(test)]

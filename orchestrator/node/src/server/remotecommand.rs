@@ -42,6 +42,10 @@ pub const SPDY_PROTOCOLS: [&str; 4] = [
 /// stream creation timeout).
 const STREAM_CREATION: Duration = Duration::from_secs(30);
 
+/// How long a finished SPDY session waits for the client to close the
+/// connection before closing it itself.
+const LINGER: Duration = Duration::from_secs(5);
+
 /// A negotiated SPDY remotecommand version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Version {
@@ -401,7 +405,16 @@ impl SpdyChannels {
             let _ = self.conn.send(spdy::data(id, FLAG_FIN, &[])).await;
         }
         let _ = self.conn.send(spdy::go_away(s.last)).await;
-        // Dropping the connection lets the writer flush and close.
+        // As the kubelet's spdystream does, the connection is closed once
+        // the client closed it (bounded), not before: closing with the
+        // client's last frames unread resets the TCP connection, and a
+        // proxy in between (the API server's) may then drop output it
+        // had not yet passed on. The writer sends what is queued meanwhile
+        // and closes once the reader has seen the client go.
+        let Conn { mut events, out } = self.conn;
+        drop(out);
+        let drain = async { while events.recv().await.is_some() {} };
+        let _ = tokio::time::timeout(LINGER, drain).await;
     }
 }
 

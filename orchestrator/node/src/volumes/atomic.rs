@@ -91,6 +91,18 @@ fn read_tree(dir: &Path) -> std::io::Result<Payload> {
 /// by `rename`, and each top-level name is a symlink to `..data/<name>`.
 /// Returns whether anything changed (an identical payload writes nothing).
 pub fn write_atomic(dir: &Path, payload: &Payload) -> Result<bool, VolumeError> {
+    write_atomic_with(dir, payload, |_| Ok(()))
+}
+
+/// [`write_atomic`], calling `set_perms(dir)` once the new files are
+/// written and before they become visible (the AtomicWriter's `setPerms`
+/// hook, where the kubelet applies fsGroup ownership); if it fails,
+/// nothing is swapped in.
+pub fn write_atomic_with(
+    dir: &Path,
+    payload: &Payload,
+    set_perms: impl FnOnce(&Path) -> Result<(), VolumeError>,
+) -> Result<bool, VolumeError> {
     for p in payload.keys() {
         validate_path(p)?;
     }
@@ -132,7 +144,7 @@ pub fn write_atomic(dir: &Path, payload: &Payload) -> Result<bool, VolumeError> 
         std::fs::set_permissions(&ts_dir, std::fs::Permissions::from_mode(0o755))
             .map_err(io("setting the mode of", &ts_dir))
     };
-    if let Err(e) = write_all() {
+    if let Err(e) = write_all().and_then(|()| set_perms(dir)) {
         let _ = std::fs::remove_dir_all(&ts_dir);
         return Err(e);
     }

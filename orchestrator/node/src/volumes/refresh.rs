@@ -1,6 +1,7 @@
 //! Keeps a running pod's ConfigMap, Secret, downward API and projected
 //! volumes current: a watch per referenced ConfigMap and Secret (bounded),
-//! pod metadata changes from the worker, and a periodic resync.
+//! pod metadata changes from the worker, and a periodic resync. Updates
+//! carry the pod's fsGroup ownership as the first write did.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
-use super::{NodeFacts, blocking, payload, uses_downward_api, write_atomic};
+use super::{FsGroup, NodeFacts, blocking, payload, uses_downward_api, write_payload};
 use crate::env::Lookup;
 
 /// How many ConfigMaps and Secrets one pod's refresher watches; the rest
@@ -119,6 +120,8 @@ pub(super) async fn refresh_loop(
         };
         let pod = pod_rx.borrow_and_update().clone();
         let info = facts.info(&pod);
+        // What is written now is group-owned as at setup.
+        let owner = FsGroup::of_pod(&pod);
         let mut lookup = Lookup::new(&client, &ns);
         for (v, dir) in &volumes {
             if only_downward && !uses_downward_api(v) {
@@ -127,7 +130,7 @@ pub(super) async fn refresh_loop(
             match payload(v, &info, &mut lookup).await {
                 Ok(Some(p)) => {
                     let d = dir.clone();
-                    match blocking(move || write_atomic(&d, &p)).await {
+                    match blocking(move || write_payload(&d, p, owner)).await {
                         Ok(true) => tracing::info!(volume = %v.name, "volume updated"),
                         Ok(false) => {}
                         Err(e) => tracing::warn!(volume = %v.name, error = %e, "updating volume"),
