@@ -445,23 +445,11 @@ impl Worker {
         tokio::spawn(async move {
             for (rt, id, c, target) in stops {
                 let grace = remaining(deadline);
-                let (grace, failed) = lifecycle::pre_stop(&c, &target, grace).await;
-                if let (Some(e), Some(handler)) = (failed, lifecycle::Hook::PreStop.of(&c)) {
-                    let message = lifecycle::failure_message(handler, &c.name, &pod, &e);
-                    let field = format!("spec.initContainers{{{}}}", c.name);
-                    ctx.events
-                        .record(
-                            &*pod,
-                            Some(&field),
-                            Type::Warning,
-                            "FailedPreStopHook",
-                            &message,
-                        )
-                        .await;
-                }
-                if let Err(e) = rt.stop_container(&id, grace).await {
-                    tracing::warn!(container = %id, error = %e, "stopping a sidecar");
-                }
+                let stop = Stop {
+                    list: "initContainers",
+                    why: "stopping a sidecar",
+                };
+                stop.run(&ctx, &pod, &c, &target, &rt, &id, grace).await;
             }
         });
     }
@@ -751,23 +739,11 @@ impl Worker {
             "containers"
         };
         tokio::spawn(async move {
-            let (grace, failed) = lifecycle::pre_stop(&c, &target, grace).await;
-            if let (Some(e), Some(handler)) = (failed, lifecycle::Hook::PreStop.of(&c)) {
-                let message = lifecycle::failure_message(handler, &c.name, &pod, &e);
-                let field = format!("spec.{list}{{{}}}", c.name);
-                ctx.events
-                    .record(
-                        &*pod,
-                        Some(&field),
-                        Type::Warning,
-                        "FailedPreStopHook",
-                        &message,
-                    )
-                    .await;
-            }
-            if let Err(e) = rt.stop_container(&id, grace).await {
-                tracing::warn!(container = %id, error = %e, "killing an unhealthy container");
-            }
+            let stop = Stop {
+                list,
+                why: "killing an unhealthy container",
+            };
+            stop.run(&ctx, &pod, &c, &target, &rt, &id, grace).await;
         });
     }
 
@@ -1316,6 +1292,52 @@ impl Worker {
                 net.remove_address(ip).await;
             }
             self.ctx.ips.release(ip);
+        }
+    }
+}
+
+/// A container stopped apart from the worker (a sidecar after the app
+/// containers, a run that failed its probe): its preStop hook, then the
+/// stop with what is left of `grace`.
+struct Stop {
+    /// Where the container is in the spec (`containers`, `initContainers`),
+    /// for the `FailedPreStopHook` event's field path.
+    list: &'static str,
+    /// For the log line when the stop fails.
+    why: &'static str,
+}
+
+impl Stop {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the pieces of one stop, each borrowed from the spawned task"
+    )]
+    async fn run(
+        &self,
+        ctx: &Ctx,
+        pod: &Pod,
+        c: &Container,
+        target: &probe::Target,
+        rt: &Arc<dyn Runtime>,
+        id: &str,
+        grace: Duration,
+    ) {
+        let (grace, failed) = lifecycle::pre_stop(c, target, grace).await;
+        if let (Some(e), Some(handler)) = (failed, lifecycle::Hook::PreStop.of(c)) {
+            let message = lifecycle::failure_message(handler, &c.name, pod, &e);
+            let field = format!("spec.{}{{{}}}", self.list, c.name);
+            ctx.events
+                .record(
+                    pod,
+                    Some(&field),
+                    Type::Warning,
+                    "FailedPreStopHook",
+                    &message,
+                )
+                .await;
+        }
+        if let Err(e) = rt.stop_container(id, grace).await {
+            tracing::warn!(container = %id, error = %e, "{}", self.why);
         }
     }
 }
