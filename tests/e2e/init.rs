@@ -50,27 +50,6 @@ spec:
     )
 }
 
-/// Polls the pod as JSON until `done` accepts it; fails with the pod's
-/// description after `within`.
-fn wait_pod(c: &Cluster, name: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let out = c.kubectl(&["get", "pod", name, "-o", "json"]);
-        if out.status.success()
-            && let Ok(p) = serde_json::from_slice::<Value>(&out.stdout)
-            && done(&p)
-        {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pod {name} did not get there\n{}",
-            c.kubectl_ok(&["describe", "pod", name]),
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 /// The STATUS column of `kubectl get pod NAME`.
 fn status_column(c: &Cluster, name: &str) -> String {
     let out = c.kubectl_ok(&["get", "pod", name, "--no-headers"]);
@@ -110,7 +89,7 @@ fn init_containers_run_in_order_before_the_app() {
         &[("first", &["echo", "one"]), ("second", &["echo", "two"])],
         &["sleep"],
     ));
-    let p = wait_pod(&c, "ordered", Duration::from_secs(90), |p| {
+    let p = c.wait_pod_json("ordered", Duration::from_secs(90), |p| {
         p["status"]["phase"] == "Running"
             && p["status"]["containerStatuses"][0]["state"]["running"].is_object()
     });
@@ -159,7 +138,7 @@ fn failing_init_container_fails_a_never_pod() {
         &[("setup", &["exit", "3"]), ("later", &["echo", "x"])],
         &["sleep"],
     ));
-    let p = wait_pod(&c, "never", Duration::from_secs(90), |p| {
+    let p = c.wait_pod_json("never", Duration::from_secs(90), |p| {
         p["status"]["phase"] == "Failed"
     });
     let st = &p["status"]["initContainerStatuses"];
@@ -193,7 +172,7 @@ fn failing_init_container_is_retried_with_back_off_under_always() {
         "Init:CrashLoopBackOff",
         Duration::from_secs(90),
     );
-    let p = wait_pod(&c, "crashy", Duration::from_secs(30), |p| {
+    let p = c.wait_pod_json("crashy", Duration::from_secs(30), |p| {
         p["status"]["initContainerStatuses"][1]["restartCount"]
             .as_i64()
             .is_some_and(|n| n >= 1)
@@ -262,7 +241,7 @@ spec:
     - {{name: work, mountPath: /work}}
 "#
     ));
-    let p = wait_pod(&c, "shared", Duration::from_secs(120), |p| {
+    let p = c.wait_pod_json("shared", Duration::from_secs(120), |p| {
         matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
     });
     assert_eq!(p["status"]["phase"], "Succeeded", "{p:#}");

@@ -6,7 +6,7 @@
 //! Job's) goes Succeeded once its app container is done, the agent then
 //! stopping the sidecar. Native busybox and Wasm pods alike.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use skiff_runtime_native::testing::Registry;
@@ -41,27 +41,6 @@ spec:
     args: [{app}]
 "#
     )
-}
-
-/// Polls the pod as JSON until `done` accepts it; fails with the pod's
-/// description after `within`.
-fn wait_pod(c: &Cluster, name: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let out = c.kubectl(&["get", "pod", name, "-o", "json"]);
-        if out.status.success()
-            && let Ok(p) = serde_json::from_slice::<Value>(&out.stdout)
-            && done(&p)
-        {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pod {name} did not get there\n{}",
-            c.kubectl_ok(&["describe", "pod", name]),
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// The READY and STATUS columns of `kubectl get pod NAME`.
@@ -125,7 +104,7 @@ spec:
     - {{name: work, mountPath: /work}}
 "#
     ));
-    let p = wait_pod(&c, "fed", Duration::from_secs(120), |p| {
+    let p = c.wait_pod_json("fed", Duration::from_secs(120), |p| {
         condition(p, "Ready")["status"] == "True"
     });
     assert_eq!(p["status"]["phase"], "Running", "{p:#}");
@@ -175,7 +154,7 @@ spec:
     command: ["sh", "-c", "echo work done"]
 "#
     ));
-    let p = wait_pod(&c, "batch", Duration::from_secs(120), |p| {
+    let p = c.wait_pod_json("batch", Duration::from_secs(120), |p| {
         matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
     });
     assert_eq!(p["status"]["phase"], "Succeeded", "{p:#}");
@@ -203,7 +182,7 @@ fn wasm_sidecar_that_exits_is_restarted_beside_the_running_app() {
     // restartPolicy Never: the sidecar restarts anyway, the app does not
     // need to.
     c.apply(&wasm_pod("flaky", "Never", r#""sleep", "2""#, r#""sleep""#));
-    let p = wait_pod(&c, "flaky", Duration::from_secs(120), |p| {
+    let p = c.wait_pod_json("flaky", Duration::from_secs(120), |p| {
         p["status"]["initContainerStatuses"][0]["restartCount"]
             .as_i64()
             .is_some_and(|n| n >= 1)
@@ -228,13 +207,13 @@ fn wasm_sidecar_that_exits_is_restarted_beside_the_running_app() {
 fn wasm_job_pod_with_a_wasm_sidecar_runs_both_then_succeeds() {
     let c = up();
     c.apply(&wasm_pod("wjob", "Never", r#""sleep""#, r#""sleep", "6""#));
-    let p = wait_pod(&c, "wjob", Duration::from_secs(90), |p| {
+    let p = c.wait_pod_json("wjob", Duration::from_secs(90), |p| {
         running(&p["status"]["initContainerStatuses"][0])
             && running(&p["status"]["containerStatuses"][0])
     });
     assert_eq!(p["status"]["phase"], "Running", "{p:#}");
     assert_eq!(condition(&p, "Initialized")["status"], "True", "{p:#}");
-    let p = wait_pod(&c, "wjob", Duration::from_secs(90), |p| {
+    let p = c.wait_pod_json("wjob", Duration::from_secs(90), |p| {
         matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
     });
     assert_eq!(p["status"]["phase"], "Succeeded", "{p:#}");
@@ -296,12 +275,12 @@ spec:
             p["status"]["containerStatuses"][0]["containerID"].clone(),
         )
     };
-    let before = wait_pod(&c, "kept", Duration::from_secs(120), |p| {
+    let before = c.wait_pod_json("kept", Duration::from_secs(120), |p| {
         condition(p, "Ready")["status"] == "True"
     });
     c.restart_up().expect("agent restarted");
     // The same runs carry on: adopted, not run again.
-    let after = wait_pod(&c, "kept", Duration::from_secs(60), |p| {
+    let after = c.wait_pod_json("kept", Duration::from_secs(60), |p| {
         condition(p, "Ready")["status"] == "True"
     });
     assert_eq!(ids(&after), ids(&before), "{after:#}");

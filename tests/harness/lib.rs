@@ -336,6 +336,32 @@ impl Cluster {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+
+    /// Polls `kubectl get pod NAME -o json` until `done` accepts it; fails
+    /// the test with the pod's description after `within`.
+    pub fn wait_pod_json(
+        &self,
+        name: &str,
+        within: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let out = self.kubectl(&["get", "pod", name, "-o", "json"]);
+            if out.status.success()
+                && let Ok(p) = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                && done(&p)
+            {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pod {name} did not get there\n{}",
+                self.kubectl_ok(&["describe", "pod", name]),
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
 }
 
 impl Drop for Cluster {
